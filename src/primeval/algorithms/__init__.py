@@ -1,0 +1,1 @@
+"""AutoML-Zero: algorithms as programs of basic math ops, evolved from scratch."""

@@ -1,0 +1,282 @@
+"""The main job: search for an algorithm as a config says, select it on fresh tasks, report.
+
+Follows the reference's ``run_search_experiment``: an experiment is one
+regularized-evolution search of up to ``search.max_evals`` evaluations; its best
+algorithm is evaluated on fresh *select* tasks, and experiments repeat (with
+new search tasks) until the select fitness exceeds ``select.sufficient_fitness``
+or the budget ends. The chosen algorithm is then scored on *final* tasks.
+Unlike the reference, primeval also checks the best algorithm on the select
+tasks while a search runs (``select.check_during_search``), so a run stops as
+soon as it has succeeded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from primeval.algorithms.evaluate import (
+    AlgorithmEvaluator,
+    FECSettings,
+    HurdleSettings,
+    Interpreter,
+)
+from primeval.algorithms.genome import AlgorithmSpace
+from primeval.algorithms.interpret.reference import ReferenceInterpreter, combine
+from primeval.algorithms.memory import Banks
+from primeval.algorithms.mutate import Mutator, ProgramSpace
+from primeval.algorithms.ops import REGISTRY
+from primeval.algorithms.program import Program, program_to_json
+from primeval.algorithms.tasks.base import TaskSet
+from primeval.config import Config, TaskConfig, dump_config
+from primeval.engine.genome import Individual
+from primeval.engine.search import Search, SearchProgress
+from primeval.engine.strategies import RandomSearch, RegularizedEvolution, Strategy
+from primeval.runs import RunFolder
+
+
+def derive_seed(seed: int, *labels: object) -> int:
+    """A seed for one purpose (``"tasks", 3``), independent of the others."""
+    key = [seed] + [zlib.crc32(str(x).encode()) for x in labels]
+    return int(np.random.SeedSequence(key).generate_state(1)[0])
+
+
+def make_interpreter(name: str) -> Interpreter:
+    if name == "reference":
+        return ReferenceInterpreter()
+    if name == "compiled":
+        from primeval.algorithms.interpret.compiled import CompiledInterpreter
+
+        return CompiledInterpreter()
+    raise ValueError(f"unknown interpreter {name!r}")
+
+
+def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
+    """The task set a :class:`TaskConfig` describes (its own seed wins over ``seed``)."""
+    from primeval.algorithms import tasks as T
+
+    s = tc.seed if tc.seed is not None else seed
+    if tc.kind == "linear":
+        return T.linear_regression_tasks(tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs)
+    if tc.kind == "nonlinear":
+        return T.nonlinear_teacher_tasks(tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs)
+    x, y = T.load_dataset(tc.dataset, tc.path)
+    if tc.pairs == "search":
+        pairs = list(T.search_pairs())
+    elif tc.pairs == "selection":
+        pairs = list(T.SELECTION_PAIRS)
+    elif tc.pairs == "all":
+        pairs = list(T.ALL_PAIRS)
+    else:
+        pairs = [tuple(p) for p in tc.pairs]
+    # Tasks cycle through the pairs; a seeded shuffle picks which pairs come first.
+    order = np.random.default_rng(s).permutation(len(pairs))
+    chosen = [pairs[order[i % len(pairs)]] for i in range(tc.n_tasks)]
+    return T.projected_binary_tasks(
+        x,
+        y,
+        chosen,
+        dim=tc.dim,
+        n_train=tc.n_train,
+        n_valid=tc.n_valid,
+        n_test=tc.n_test,
+        seed=s,
+        epochs=tc.epochs,
+        name=tc.dataset,
+    )
+
+
+def build_space(config: Config) -> AlgorithmSpace:
+    pc = config.program
+    banks = Banks(config.memory.scalars, config.memory.vectors, config.memory.matrices)
+    ops = tuple(tuple(REGISTRY[n] for n in names) for names in pc.component_ops())
+    init = pc.sizes.as_tuple()
+    space = ProgramSpace(
+        banks,
+        (ops[0], ops[1], ops[2]),
+        init,
+        pc.min_sizes.as_tuple() if pc.min_sizes else init,
+        pc.max_sizes.as_tuple() if pc.max_sizes else init,
+    )
+    return AlgorithmSpace(Mutator(space, config.mutation.types), pc.initial)
+
+
+def build_strategy(config: Config, space: AlgorithmSpace) -> Strategy[Program]:
+    sc = config.search
+    if sc.strategy == "random":
+        return RandomSearch(space)
+    return RegularizedEvolution(
+        space, sc.population, sc.tournament, config.mutation.prob, sc.remove
+    )
+
+
+def build_evaluator(
+    config: Config, tasks: TaskSet, interpreter: Interpreter, rng: np.random.Generator
+) -> AlgorithmEvaluator:
+    fc, hc = config.fec, config.hurdles
+    return AlgorithmEvaluator(
+        tasks,
+        interpreter,
+        rng,
+        combine_mode=config.fitness.combine,
+        fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
+        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup) if hc.enabled else None,
+        max_cost_ratio=config.fitness.max_cost_ratio,
+    )
+
+
+@dataclass
+class RunSummary:
+    solved: bool
+    select_fitness: float | None
+    final_fitness: float | None
+    evaluations: int
+    elapsed_seconds: float
+    experiments: int
+    search_fitness: float | None
+    stopped: str
+    seed: int
+    interpreter: str
+    evals_per_second: float
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = None
+        return d
+
+
+class Reporter:
+    """Hooks for a user interface; the default one is silent."""
+
+    def progress(self, experiment: int, p: SearchProgress) -> None: ...
+
+    def selected(self, experiment: int, search_fitness: float, select_fitness: float) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+def run_experiments(
+    config: Config,
+    folder: RunFolder,
+    reporter: Reporter | None = None,
+    interpreter: Interpreter | None = None,
+) -> tuple[RunSummary, Program]:
+    """Run the whole job a config describes; write the run folder; return the outcome."""
+    rep = reporter or Reporter()
+    folder.write_text(RunFolder.CONFIG, dump_config(config))
+    interp = interpreter or make_interpreter(config.interpreter)
+    space = build_space(config)
+    select_tasks = build_tasks(config.select.tasks, derive_seed(config.seed, "select"))
+    select_rng = np.random.default_rng(derive_seed(config.seed, "select-rng"))
+    sufficient = config.select.sufficient_fitness
+    budget = config.search.time_budget
+    t0 = time.perf_counter()
+
+    best_program: Program | None = None
+    best_select = -math.inf
+    best_search = -math.inf
+    total_evals = 0
+    experiment = 0
+    solved = False
+    stopped = "max_experiments"
+    checked: dict[int, float] = {}
+
+    def select_fitness(program: Program) -> float:
+        f = interp.fitnesses(program, select_tasks, select_rng)
+        return combine(f, config.fitness.combine)
+
+    def consider(ind: Individual[Program]) -> float:
+        nonlocal best_program, best_select, best_search, solved
+        if ind.id in checked:
+            return checked[ind.id]
+        sf = select_fitness(ind.genome)
+        checked[ind.id] = sf
+        rep.selected(experiment, ind.fitness, sf)
+        if sf > best_select or best_program is None:
+            best_program, best_select, best_search = ind.genome, sf, ind.fitness
+            folder.write_json(RunFolder.BEST, program_to_json(ind.genome))
+        if sufficient is not None and sf > sufficient:
+            solved = True
+        return sf
+
+    while True:
+        experiment += 1
+        remaining = None if budget is None else budget - (time.perf_counter() - t0)
+        if remaining is not None and remaining <= 0:
+            stopped = "time_budget"
+            break
+        rng = np.random.default_rng(derive_seed(config.seed, "search", experiment))
+        tasks = build_tasks(config.tasks, derive_seed(config.seed, "tasks", experiment))
+        evaluator = build_evaluator(config, tasks, interp, rng)
+        strategy = build_strategy(config, space)
+        offset_t = time.perf_counter() - t0
+        offset_n = total_evals
+
+        def on_progress(p: SearchProgress, exp: int = experiment) -> bool:
+            record = p.to_json()
+            record["evaluations"] += offset_n
+            record["elapsed_seconds"] = round(p.elapsed_seconds + offset_t, 3)
+            record["experiment"] = exp
+            folder.append_progress(record)
+            rep.progress(exp, p)
+            if config.select.check_during_search and strategy.best is not None:
+                consider(strategy.best)
+            return solved
+
+        search = Search(
+            strategy,
+            evaluator,
+            rng,
+            max_evals=config.search.max_evals,
+            time_budget=remaining,
+            progress_every_seconds=config.progress_every_seconds,
+            on_progress=on_progress,
+        )
+        result = search.run()
+        total_evals += result.evaluations
+        consider(result.best)
+        if solved:
+            stopped = "solved"
+            break
+        if result.stopped == "time_budget":
+            stopped = "time_budget"
+            break
+        if config.select.max_experiments and experiment >= config.select.max_experiments:
+            stopped = "max_experiments"
+            break
+        rep.message(
+            f"experiment {experiment}: best select fitness {best_select:.6f}; starting another"
+        )
+
+    assert best_program is not None
+    final = None
+    if config.final.tasks is not None:
+        final_tasks = build_tasks(config.final.tasks, derive_seed(config.seed, "final"))
+        final_rng = np.random.default_rng(derive_seed(config.seed, "final-rng"))
+        final = combine(interp.fitnesses(best_program, final_tasks, final_rng), config.fitness.combine)
+    elapsed = time.perf_counter() - t0
+    summary = RunSummary(
+        solved=solved,
+        select_fitness=best_select,
+        final_fitness=final,
+        evaluations=total_evals,
+        elapsed_seconds=round(elapsed, 3),
+        experiments=experiment,
+        search_fitness=best_search,
+        stopped=stopped,
+        seed=config.seed,
+        interpreter=interp.name,
+        evals_per_second=round(total_evals / elapsed, 1) if elapsed > 0 else 0.0,
+    )
+    folder.write_json(RunFolder.SUMMARY, summary.to_json())
+    return summary, best_program
+
+

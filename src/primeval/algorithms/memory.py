@@ -1,0 +1,62 @@
+"""Memory banks and the reserved addresses of an AutoML-Zero algorithm.
+
+Memory is three typed banks: scalars ``s0..``, vectors ``v0..`` of length F and
+F x F matrices ``m0..``. ``v0`` holds the example's features and ``s0`` the label
+(0 during Predict); ``s1`` is the prediction. Instructions never write ``s0`` or
+``v0``, so output addresses start at 1 in those two banks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from primeval.algorithms.ops.registry import Kind
+
+LABEL = 0  # s0
+PREDICTION = 1  # s1
+FEATURES = 0  # v0
+
+FIRST_OUT = {Kind.SCALAR: 1, Kind.VECTOR: 1, Kind.MATRIX: 0}
+
+
+@dataclass(frozen=True)
+class Banks:
+    """How many addresses each bank has (the reference demo uses 4 / 3 / 1)."""
+
+    scalars: int = 4
+    vectors: int = 3
+    matrices: int = 1
+
+    def __post_init__(self) -> None:
+        if self.scalars < 2:
+            raise ValueError("memory needs at least 2 scalars (s0 = label, s1 = prediction)")
+        if self.vectors < 1:
+            raise ValueError("memory needs at least 1 vector (v0 = features)")
+        if self.matrices < 0:
+            raise ValueError("the number of matrices cannot be negative")
+
+    def size(self, kind: Kind) -> int:
+        return {Kind.SCALAR: self.scalars, Kind.VECTOR: self.vectors, Kind.MATRIX: self.matrices}[
+            kind
+        ]
+
+    def in_range(self, kind: Kind) -> range:
+        """Addresses an instruction may read."""
+        return range(self.size(kind))
+
+    def out_range(self, kind: Kind) -> range:
+        """Addresses an instruction may write."""
+        return range(FIRST_OUT[kind], self.size(kind))
+
+    def zeros(self, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fresh zeroed memory for features of length ``dim``."""
+        return (
+            np.zeros(self.scalars),
+            np.zeros((self.vectors, dim)),
+            np.zeros((max(self.matrices, 1), dim, dim)),
+        )
+
+    def to_json(self) -> dict[str, int]:
+        return {"scalars": self.scalars, "vectors": self.vectors, "matrices": self.matrices}

@@ -1,0 +1,28 @@
+"""The 65 AutoML-Zero ops. Importing this package registers them all in :data:`REGISTRY`."""
+
+from primeval.algorithms.ops import arithmetic, data, linalg, stats  # noqa: F401  (registers)
+from primeval.algorithms.ops.registry import (
+    REGISTRY,
+    Cost,
+    DataField,
+    DataInit,
+    DataMutation,
+    Kind,
+    OpRegistry,
+    OpSpec,
+    RegistryError,
+    register,
+)
+
+__all__ = [
+    "REGISTRY",
+    "Cost",
+    "DataField",
+    "DataInit",
+    "DataMutation",
+    "Kind",
+    "OpRegistry",
+    "OpSpec",
+    "RegistryError",
+    "register",
+]

@@ -1,0 +1,52 @@
+"""Means and standard deviations (reference ids 50-55).
+
+Standard deviations are population ones computed as the reference does,
+``sqrt(mean(x**2) - mean(x)**2)``; rounding can make the radicand slightly
+negative for near-constant inputs, which gives NaN exactly as in the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from primeval.algorithms.ops.registry import Cost, register
+
+V, M = Cost.VECTOR, Cost.MATRIX
+
+
+@register(50, "VECTOR_MEAN", "v>s", "{out} = np.mean({in1})", V)
+def vector_mean(s, v, m, a, b, o, d, rng):
+    s[o] = np.mean(v[a])
+
+
+@register(54, "VECTOR_ST_DEV", "v>s", "{out} = np.std({in1})", V)
+def vector_st_dev(s, v, m, a, b, o, d, rng):
+    x = v[a]
+    mu = np.mean(x)
+    s[o] = np.sqrt(np.dot(x, x) / x.shape[0] - mu * mu)
+
+
+@register(51, "MATRIX_MEAN", "m>s", "{out} = np.mean({in1})", M)
+def matrix_mean(s, v, m, a, b, o, d, rng):
+    s[o] = np.mean(m[a])
+
+
+@register(55, "MATRIX_ST_DEV", "m>s", "{out} = np.std({in1})", M)
+def matrix_st_dev(s, v, m, a, b, o, d, rng):
+    x = m[a]
+    mu = np.mean(x)
+    s[o] = np.sqrt(np.sum(x * x) / x.size - mu * mu)
+
+
+@register(52, "MATRIX_ROW_MEAN", "m>v", "{out} = np.mean({in1}, axis=1)", M)
+def matrix_row_mean(s, v, m, a, b, o, d, rng):
+    x = m[a]
+    v[o] = np.sum(x, axis=1) / x.shape[1]
+
+
+@register(53, "MATRIX_ROW_ST_DEV", "m>v", "{out} = np.std({in1}, axis=1)", M)
+def matrix_row_st_dev(s, v, m, a, b, o, d, rng):
+    x = m[a]
+    n = x.shape[1]
+    mu = np.sum(x, axis=1) / n
+    v[o] = np.sqrt(np.sum(x * x, axis=1) / n - mu * mu)

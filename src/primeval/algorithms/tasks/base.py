@@ -1,0 +1,129 @@
+"""Tasks: the data an algorithm is trained and validated on.
+
+A :class:`Task` holds one task's train / valid (and optional test) split and
+the order in which training examples are visited over all epochs. A
+:class:`TaskSet` is several tasks of equal shapes, which interpreters may stack
+into ``(tasks, examples, F)`` arrays to evaluate a program on all of them at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def _ro(a: np.ndarray | None, dtype: type = np.float64) -> np.ndarray | None:
+    if a is None:
+        return None
+    a = np.ascontiguousarray(a, dtype=dtype)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One task. ``order`` lists training-example indices for all epochs in sequence."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    valid_x: np.ndarray
+    valid_y: np.ndarray
+    classification: bool = False
+    epochs: int = 1
+    order: np.ndarray | None = None
+    test_x: np.ndarray | None = None
+    test_y: np.ndarray | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("train_x", "train_y", "valid_x", "valid_y", "test_x", "test_y"):
+            object.__setattr__(self, name, _ro(getattr(self, name)))
+        if self.train_x.ndim != 2 or self.valid_x.ndim != 2:
+            raise ValueError("features must be 2-D (examples, F)")
+        if len(self.train_x) != len(self.train_y) or len(self.valid_x) != len(self.valid_y):
+            raise ValueError("features and labels differ in length")
+        if self.epochs < 1:
+            raise ValueError("epochs must be >= 1")
+        if self.order is None:
+            order = np.tile(np.arange(len(self.train_x)), self.epochs)
+        else:
+            order = np.asarray(self.order)
+            if len(order) != self.epochs * len(self.train_x):
+                raise ValueError("order must list epochs * n_train indices")
+        object.__setattr__(self, "order", _ro(order, np.int64))
+
+    @property
+    def dim(self) -> int:
+        return int(self.train_x.shape[1])
+
+    @property
+    def n_train(self) -> int:
+        return int(self.train_x.shape[0])
+
+    @property
+    def n_valid(self) -> int:
+        return int(self.valid_x.shape[0])
+
+
+def shuffled_order(n_train: int, epochs: int, rng: np.random.Generator) -> np.ndarray:
+    """Epoch 1 in the given order, each later epoch a fresh permutation."""
+    parts = [np.arange(n_train)] + [rng.permutation(n_train) for _ in range(epochs - 1)]
+    return np.concatenate(parts)
+
+
+@dataclass(frozen=True, eq=False)
+class TaskSet:
+    """Tasks of identical shapes, evaluated together; fitness combines over them."""
+
+    tasks: tuple[Task, ...]
+    _stacked: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        tasks = tuple(self.tasks)
+        if not tasks:
+            raise ValueError("a task set needs at least one task")
+        t0 = tasks[0]
+        for t in tasks[1:]:
+            if (
+                t.train_x.shape != t0.train_x.shape
+                or t.valid_x.shape != t0.valid_x.shape
+                or t.classification != t0.classification
+                or t.epochs != t0.epochs
+            ):
+                raise ValueError("all tasks in a set must share shapes, epochs and type")
+        object.__setattr__(self, "tasks", tasks)
+
+    @classmethod
+    def of(cls, tasks: Sequence[Task]) -> TaskSet:
+        return cls(tuple(tasks))
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks)
+
+    def __getitem__(self, i: int) -> Task:
+        return self.tasks[i]
+
+    def subset(self, indices: Sequence[int]) -> TaskSet:
+        return TaskSet(tuple(self.tasks[i] for i in indices))
+
+    @property
+    def dim(self) -> int:
+        return self.tasks[0].dim
+
+    @property
+    def classification(self) -> bool:
+        return self.tasks[0].classification
+
+    def stacked(self) -> dict[str, np.ndarray]:
+        """``train_x (T, N, F)``, ``train_y (T, N)``, ``order (T, E*N)``, ``valid_x``, ``valid_y``."""
+        if not self._stacked:
+            for name in ("train_x", "train_y", "valid_x", "valid_y", "order"):
+                a = np.ascontiguousarray(np.stack([getattr(t, name) for t in self.tasks]))
+                a.setflags(write=False)
+                self._stacked[name] = a
+        return self._stacked

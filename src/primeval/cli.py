@@ -1,0 +1,292 @@
+"""The ``primeval`` command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from primeval.engine.search import SearchProgress
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="primeval: evolve machine-learning algorithms from scratch (AutoML-Zero).",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr and a non-zero exit."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from primeval.algorithms.program import ProgramFormatError
+    from primeval.algorithms.tasks.datasets import DatasetNotFound
+    from primeval.config import ConfigError
+    from primeval.runs import RunFolderError
+
+    return (ConfigError, ProgramFormatError, RunFolderError, DatasetNotFound)
+
+
+def _fmt(x: float | None, digits: int = 6) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x:.{digits}f}"
+
+
+class _ConsoleReporter:
+    """A live one-line dashboard on a terminal, periodic log lines otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.live: Live | None = None
+        self.last_line = 0.0
+        self.select_best = -math.inf
+
+    def __enter__(self) -> _ConsoleReporter:
+        if not self.quiet and console.is_terminal:
+            self.live = Live(self._table(None, 0), console=console, refresh_per_second=4)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def _table(self, p: SearchProgress | None, experiment: int) -> Table:
+        t = Table(box=None, show_edge=False)
+        for col in ("exp", "evaluations", "evals/s", "best", "mean", "FEC hits", "select", "elapsed"):
+            t.add_column(col, justify="right")
+        if p is not None:
+            t.add_row(
+                str(experiment),
+                f"{p.evaluations:,}",
+                f"{p.evals_per_second:,.0f}",
+                _fmt(p.best_fitness),
+                _fmt(p.mean_fitness, 4),
+                f"{100 * p.stats.get('fec_hit_rate', 0.0):.0f}%",
+                _fmt(self.select_best),
+                f"{p.elapsed_seconds:.0f}s",
+            )
+        return t
+
+    def progress(self, experiment: int, p: SearchProgress) -> None:
+        if self.quiet:
+            return
+        if self.live is not None:
+            self.live.update(self._table(p, experiment))
+        elif time.monotonic() - self.last_line >= 10.0:
+            self.last_line = time.monotonic()
+            console.print(
+                f"exp {experiment}  evals {p.evaluations:,}  {p.evals_per_second:,.0f}/s  "
+                f"best {_fmt(p.best_fitness)}  select {_fmt(self.select_best)}  "
+                f"FEC {100 * p.stats.get('fec_hit_rate', 0.0):.0f}%  {p.elapsed_seconds:.0f}s",
+                highlight=False,
+            )
+
+    def selected(self, experiment: int, search_fitness: float, select_fitness: float) -> None:
+        self.select_best = max(self.select_best, select_fitness)
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            console.print(text, highlight=False)
+
+
+@app.command()
+def search(
+    config: Annotated[
+        str | None, typer.Argument(help="YAML config, or a shipped one: demo, nonlinear, digits, mnist")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed (overrides the config).")] = None,
+    max_evals: Annotated[
+        int | None, typer.Option("--max-evals", help="Evaluations per experiment.")
+    ] = None,
+    time_budget: Annotated[
+        float | None, typer.Option("--time-budget", help="Seconds for the whole run.")
+    ] = None,
+    max_experiments: Annotated[
+        int | None, typer.Option("--max-experiments", help="Experiments before giving up (0: no limit).")
+    ] = None,
+    interpreter: Annotated[
+        str | None, typer.Option(help="compiled (numba) or reference (plain numpy).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default runs/NAME-TIMESTAMP).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Search for an algorithm; write a run folder; print the best algorithm found."""
+    from primeval.algorithms.experiment import run_experiments
+    from primeval.algorithms.printing import to_python
+    from primeval.config import load_config
+    from primeval.runs import RunFolder
+
+    try:
+        cfg = load_config(config)
+        overrides: dict[str, Any] = {}
+        if seed is not None:
+            overrides["seed"] = seed
+        if max_evals is not None:
+            overrides["search.max_evals"] = max_evals
+        if time_budget is not None:
+            overrides["search.time_budget"] = time_budget
+        if max_experiments is not None:
+            overrides["select.max_experiments"] = max_experiments
+        if interpreter is not None:
+            overrides["interpreter"] = interpreter
+        if overrides:
+            cfg = cfg.with_overrides(**overrides)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = RunFolder.create(out or Path("runs") / f"{cfg.name}-s{cfg.seed}-{stamp}")
+        if not quiet:
+            console.print(
+                f"primeval search [bold]{cfg.name}[/] seed {cfg.seed} -> {folder.path}", highlight=False
+            )
+        with _ConsoleReporter(quiet) as reporter:
+            summary, best = run_experiments(cfg, folder, reporter)
+    except _user_errors() as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    if not quiet:
+        console.print("\n[bold]Best algorithm[/] (instructions that cannot affect the prediction pruned):")
+        console.print(to_python(best, prune=True), highlight=False, markup=False)
+    status = "[green]solved[/]" if summary.solved else "[yellow]not solved[/]"
+    console.print(
+        f"{status}: select fitness {_fmt(summary.select_fitness)}, final fitness "
+        f"{_fmt(summary.final_fitness)}, {summary.evaluations:,} evaluations in "
+        f"{summary.elapsed_seconds:.1f}s ({summary.experiments} experiment(s)); run folder {folder.path}",
+        highlight=False,
+    )
+
+
+def _load_algorithm(path: Path) -> Any:
+    from primeval.algorithms.program import load_program
+    from primeval.runs import RunFolder
+
+    if path.is_dir():
+        return load_program(RunFolder.open(path).file(RunFolder.BEST))
+    return load_program(path)
+
+
+@app.command()
+def show(
+    path: Annotated[Path, typer.Argument(help="A run folder or an algorithm JSON file.")],
+    all_: Annotated[bool, typer.Option("--all", help="The raw program, nothing pruned.")] = False,
+) -> None:
+    """Print an algorithm as readable Python/numpy code."""
+    from primeval.algorithms.printing import to_python
+
+    try:
+        program = _load_algorithm(path)
+    except _user_errors() as e:
+        fail(str(e))
+    console.print(to_python(program, prune=not all_), highlight=False, markup=False)
+
+
+@app.command()
+def evaluate(
+    algorithm: Annotated[Path, typer.Argument(help="An algorithm JSON file or a run folder.")],
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="Config whose tasks to use (default: demo).")
+    ] = None,
+    tasks: Annotated[str, typer.Option(help="Which task set of the config: search, select or final.")] = "final",
+    seed: Annotated[int, typer.Option(help="Seed for tasks without a fixed seed.")] = 12345,
+    interpreter: Annotated[str | None, typer.Option(help="compiled or reference.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Evaluate a saved algorithm on fresh tasks."""
+    import numpy as np
+
+    from primeval.algorithms.experiment import build_tasks, make_interpreter
+    from primeval.algorithms.interpret.reference import combine
+    from primeval.config import load_config
+
+    try:
+        cfg = load_config(config)
+        program = _load_algorithm(algorithm)
+        choice = {"search": cfg.tasks, "select": cfg.select.tasks, "final": cfg.final.tasks}
+        if tasks not in choice:
+            fail(f"--tasks must be search, select or final, not {tasks!r}")
+        tc = choice[tasks]
+        if tc is None:
+            fail(f"the config has no {tasks} tasks")
+        task_set = build_tasks(tc, seed)
+        interp = make_interpreter(interpreter or cfg.interpreter)
+        fits = interp.fitnesses(program, task_set, np.random.default_rng(seed))
+    except _user_errors() as e:
+        fail(str(e))
+    except ValueError as e:  # e.g. memory too small for the program, unknown interpreter
+        fail(str(e))
+    result = {
+        "tasks": tasks,
+        "n_tasks": len(task_set),
+        "fitness": combine(fits, cfg.fitness.combine),
+        "combine": cfg.fitness.combine,
+        "min": float(fits.min()),
+        "max": float(fits.max()),
+    }
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(
+            f"fitness {result['fitness']:.6f} ({cfg.fitness.combine} over {len(task_set)} {tasks} tasks; "
+            f"min {result['min']:.6f}, max {result['max']:.6f})",
+            highlight=False,
+        )
+
+
+@app.command()
+def ops() -> None:
+    """List the registered ops."""
+    from primeval.algorithms.ops import REGISTRY
+
+    t = Table("code", "name", "inputs", "output", "data", "example")
+    for s in REGISTRY:
+        fields = {"out": "out", "in1": "in1", "in2": "in2", **{f.name: f.name for f in s.data}}
+        t.add_row(
+            str(s.code),
+            s.name,
+            " ".join(k.value for k in s.inputs),
+            s.output.value if s.output else "",
+            " ".join(f.name for f in s.data),
+            s.template.format(**fields),
+        )
+    console.print(t)
+
+
+@app.command("config")
+def show_config(
+    name: Annotated[str | None, typer.Argument(help="A shipped config name or a file.")] = None,
+) -> None:
+    """Print a config, resolved with every default filled in."""
+    from primeval.config import dump_config, load_config
+
+    try:
+        cfg = load_config(name)
+    except _user_errors() as e:
+        fail(str(e))
+    print(dump_config(cfg), end="")
+
+
+def main() -> None:  # pragma: no cover - the console script
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,252 @@
+"""Search configurations: YAML files validated with pydantic.
+
+Every section refuses unknown fields, so a typo is reported with its path
+(``search.populaton: extra inputs are not permitted``) instead of being ignored.
+The default configuration is the AutoML-Zero reference demo and ships inside
+the package (``primeval/configs/demo.yaml``).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from primeval.algorithms.mutate import MutationType
+from primeval.algorithms.ops import REGISTRY
+
+DEMO_OPS = [
+    "SCALAR_CONST_SET",
+    "VECTOR_INNER_PRODUCT",
+    "SCALAR_DIFF",
+    "SCALAR_PRODUCT",
+    "SCALAR_VECTOR_PRODUCT",
+    "VECTOR_SUM",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemoryConfig(_Strict):
+    scalars: int = Field(4, ge=2)
+    vectors: int = Field(3, ge=1)
+    matrices: int = Field(1, ge=0)
+
+
+class TaskConfig(_Strict):
+    """A family of tasks. ``seed`` None means: derived from the run's seed."""
+
+    kind: Literal["linear", "nonlinear", "projected"] = "linear"
+    dim: int = Field(4, ge=1, le=256)
+    n_tasks: int = Field(10, ge=1)
+    n_train: int = Field(100, ge=1)
+    n_valid: int = Field(100, ge=1)
+    n_test: int = Field(0, ge=0)
+    epochs: int = Field(1, ge=1)
+    seed: int | None = None
+    dataset: Literal["digits", "mnist", "cifar10"] = "digits"
+    path: str | None = None
+    pairs: Literal["search", "selection", "all"] | list[tuple[int, int]] = "search"
+
+
+class SizesConfig(_Strict):
+    setup: int = Field(ge=0)
+    predict: int = Field(ge=0)
+    learn: int = Field(ge=0)
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return (self.setup, self.predict, self.learn)
+
+
+def _check_ops(names: list[str] | None) -> list[str] | None:
+    if names is None:
+        return None
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown op(s) {unknown}; see `primeval ops` for the list")
+    return names
+
+
+class ProgramConfig(_Strict):
+    """Allowed ops (for all components, or per component) and sizes."""
+
+    ops: Literal["all"] | list[str] = Field(default_factory=lambda: list(DEMO_OPS))
+    setup_ops: list[str] | None = None
+    predict_ops: list[str] | None = None
+    learn_ops: list[str] | None = None
+    sizes: SizesConfig = SizesConfig(setup=10, predict=2, learn=8)
+    min_sizes: SizesConfig | None = None
+    max_sizes: SizesConfig | None = None
+    initial: Literal["random", "empty"] = "random"
+
+    @field_validator("ops")
+    @classmethod
+    def _known(cls, v: Any) -> Any:
+        return v if v == "all" else _check_ops(v)
+
+    @field_validator("setup_ops", "predict_ops", "learn_ops")
+    @classmethod
+    def _known_c(cls, v: list[str] | None) -> list[str] | None:
+        return _check_ops(v)
+
+    def component_ops(self) -> tuple[list[str], list[str], list[str]]:
+        base = [s.name for s in REGISTRY] if self.ops == "all" else list(self.ops)
+        return (
+            self.setup_ops if self.setup_ops is not None else base,
+            self.predict_ops if self.predict_ops is not None else base,
+            self.learn_ops if self.learn_ops is not None else base,
+        )
+
+
+class MutationConfig(_Strict):
+    types: list[MutationType] = Field(
+        default_factory=lambda: [
+            MutationType.ALTER_PARAM,
+            MutationType.RANDOMIZE_INSTRUCTION,
+            MutationType.RANDOMIZE_FUNCTION,
+        ],
+        min_length=1,
+    )
+    prob: float = Field(0.9, ge=0.0, le=1.0)
+
+
+class SearchConfig(_Strict):
+    strategy: Literal["evolution", "random"] = "evolution"
+    population: int = Field(1000, ge=1)
+    tournament: int = Field(10, ge=1)
+    remove: Literal["oldest", "worst"] = "oldest"
+    max_evals: int | None = Field(1_000_000, ge=1)  # per experiment
+    time_budget: float | None = Field(None, gt=0)  # seconds, whole run
+
+
+class FECConfig(_Strict):
+    enabled: bool = True
+    n_train: int = Field(10, ge=1)
+    n_valid: int = Field(10, ge=1)
+    cache_size: int = Field(100_000, ge=1)
+
+
+class HurdleConfig(_Strict):
+    enabled: bool = False
+    tasks: int = Field(1, ge=1)
+    percentile: float = Field(75.0, ge=0.0, le=100.0)
+    window: int = Field(1000, ge=1)
+    warmup: int = Field(100, ge=0)
+
+
+class FitnessConfig(_Strict):
+    combine: Literal["mean", "median"] = "mean"
+    max_cost_ratio: float | None = Field(None, gt=0)
+
+
+class SelectConfig(_Strict):
+    """Choose the run's result on fresh tasks; stop once it is good enough."""
+
+    tasks: TaskConfig = TaskConfig(n_tasks=100, n_train=1000, n_valid=100)
+    sufficient_fitness: float | None = 0.9999
+    max_experiments: int = Field(0, ge=0)  # 0: repeat until solved or out of time
+    check_during_search: bool = True
+
+
+class FinalConfig(_Strict):
+    tasks: TaskConfig | None = TaskConfig(
+        n_tasks=100, n_train=1000, n_valid=100, seed=1_000_000
+    )
+
+
+class Config(_Strict):
+    name: str = "demo"
+    seed: int = 0
+    interpreter: Literal["compiled", "reference"] = "compiled"
+    memory: MemoryConfig = MemoryConfig()
+    tasks: TaskConfig = TaskConfig()
+    program: ProgramConfig = ProgramConfig()
+    mutation: MutationConfig = MutationConfig()
+    search: SearchConfig = SearchConfig()
+    fec: FECConfig = FECConfig()
+    hurdles: HurdleConfig = HurdleConfig()
+    fitness: FitnessConfig = FitnessConfig()
+    select: SelectConfig = SelectConfig()
+    final: FinalConfig = FinalConfig()
+    progress_every_seconds: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        if self.hurdles.enabled and self.hurdles.tasks >= self.tasks.n_tasks:
+            raise ValueError("hurdles.tasks must be smaller than tasks.n_tasks")
+        if self.search.max_evals is None and self.search.time_budget is None:
+            raise ValueError("search needs max_evals or time_budget")
+        dims = {self.tasks.dim, self.select.tasks.dim}
+        if self.final.tasks is not None:
+            dims.add(self.final.tasks.dim)
+        if len(dims) > 1:
+            raise ValueError("search, select and final tasks must share the same dim")
+        return self
+
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with dotted-path overrides, e.g. ``{"search.max_evals": 100}``; re-validated."""
+        data = self.model_dump(mode="json")
+        for path, value in changes.items():
+            node = data
+            *parents, leaf = path.split(".")
+            for p in parents:
+                node = node[p]
+            node[leaf] = value
+        return parse_config(data, "overrides")
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    return f"{where}: {err['msg']}"
+
+
+def parse_config(data: Any, source: str) -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a config must be a YAML mapping")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{source}: {_first_error(e)}") from None
+
+
+def default_config_text() -> str:
+    return (importlib.resources.files("primeval") / "configs" / "demo.yaml").read_text()
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read a YAML config (the embedded demo when ``path`` is None)."""
+    if path is None:
+        text, source = default_config_text(), "demo.yaml (embedded)"
+    else:
+        p = Path(path)
+        builtin = importlib.resources.files("primeval") / "configs" / f"{p.name}.yaml"
+        if not p.exists() and builtin.is_file():  # `primeval search nonlinear` names a shipped one
+            text, source = builtin.read_text(), f"{p.name}.yaml (shipped)"
+        else:
+            try:
+                text, source = p.read_text(), str(p)
+            except FileNotFoundError:
+                raise ConfigError(f"{p}: no such config file") from None
+            except (IsADirectoryError, UnicodeDecodeError) as e:
+                raise ConfigError(f"{p}: cannot read ({e})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return parse_config(data, source)
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
