@@ -69,7 +69,16 @@ class _ConsoleReporter:
 
     def _table(self, p: SearchProgress | None, experiment: int) -> Table:
         t = Table(box=None, show_edge=False)
-        for col in ("exp", "evaluations", "evals/s", "best", "mean", "FEC hits", "select", "elapsed"):
+        for col in (
+            "exp",
+            "evaluations",
+            "evals/s",
+            "best",
+            "mean",
+            "FEC hits",
+            "select",
+            "elapsed",
+        ):
             t.add_column(col, justify="right")
         if p is not None:
             t.add_row(
@@ -109,7 +118,8 @@ class _ConsoleReporter:
 @app.command()
 def search(
     config: Annotated[
-        str | None, typer.Argument(help="YAML config, or a shipped one: demo, nonlinear, digits, mnist")
+        str | None,
+        typer.Argument(help="YAML config, or a shipped one: demo, nonlinear, digits, mnist"),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed (overrides the config).")] = None,
     max_evals: Annotated[
@@ -119,12 +129,15 @@ def search(
         float | None, typer.Option("--time-budget", help="Seconds for the whole run.")
     ] = None,
     max_experiments: Annotated[
-        int | None, typer.Option("--max-experiments", help="Experiments before giving up (0: no limit).")
+        int | None,
+        typer.Option("--max-experiments", help="Experiments before giving up (0: no limit)."),
     ] = None,
     interpreter: Annotated[
         str | None, typer.Option(help="compiled (numba) or reference (plain numpy).")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Run folder (default runs/NAME-TIMESTAMP).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder (default runs/NAME-TIMESTAMP).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Search for an algorithm; write a run folder; print the best algorithm found."""
@@ -152,7 +165,8 @@ def search(
         folder = RunFolder.create(out or Path("runs") / f"{cfg.name}-s{cfg.seed}-{stamp}")
         if not quiet:
             console.print(
-                f"primeval search [bold]{cfg.name}[/] seed {cfg.seed} -> {folder.path}", highlight=False
+                f"primeval search [bold]{cfg.name}[/] seed {cfg.seed} -> {folder.path}",
+                highlight=False,
             )
         with _ConsoleReporter(quiet) as reporter:
             summary, best = run_experiments(cfg, folder, reporter)
@@ -161,13 +175,16 @@ def search(
     except KeyboardInterrupt:
         fail("interrupted", 130)
     if not quiet:
-        console.print("\n[bold]Best algorithm[/] (instructions that cannot affect the prediction pruned):")
-        console.print(to_python(best, prune=True), highlight=False, markup=False)
+        console.print(
+            "\n[bold]Best algorithm[/] (instructions that cannot affect the prediction pruned):"
+        )
+        print(to_python(best, prune=True))
     status = "[green]solved[/]" if summary.solved else "[yellow]not solved[/]"
     console.print(
         f"{status}: select fitness {_fmt(summary.select_fitness)}, final fitness "
         f"{_fmt(summary.final_fitness)}, {summary.evaluations:,} evaluations in "
-        f"{summary.elapsed_seconds:.1f}s ({summary.experiments} experiment(s)); run folder {folder.path}",
+        f"{summary.elapsed_seconds:.1f}s ({summary.experiments} experiment(s)); "
+        f"run folder {folder.path}",
         highlight=False,
     )
 
@@ -193,16 +210,19 @@ def show(
         program = _load_algorithm(path)
     except _user_errors() as e:
         fail(str(e))
-    console.print(to_python(program, prune=not all_), highlight=False, markup=False)
+    print(to_python(program, prune=not all_))
 
 
 @app.command()
 def evaluate(
     algorithm: Annotated[Path, typer.Argument(help="An algorithm JSON file or a run folder.")],
     config: Annotated[
-        str | None, typer.Option("--config", "-c", help="Config whose tasks to use (default: demo).")
+        str | None,
+        typer.Option("--config", "-c", help="Config whose tasks to use (default: demo)."),
     ] = None,
-    tasks: Annotated[str, typer.Option(help="Which task set of the config: search, select or final.")] = "final",
+    tasks: Annotated[
+        str, typer.Option(help="Which task set of the config: search, select or final.")
+    ] = "final",
     seed: Annotated[int, typer.Option(help="Seed for tasks without a fixed seed.")] = 12345,
     interpreter: Annotated[str | None, typer.Option(help="compiled or reference.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -242,7 +262,8 @@ def evaluate(
         print(json.dumps(result))
     else:
         console.print(
-            f"fitness {result['fitness']:.6f} ({cfg.fitness.combine} over {len(task_set)} {tasks} tasks; "
+            f"fitness {result['fitness']:.6f} ({cfg.fitness.combine} over "
+            f"{len(task_set)} {tasks} tasks; "
             f"min {result['min']:.6f}, max {result['max']:.6f})",
             highlight=False,
         )

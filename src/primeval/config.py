@@ -158,9 +158,7 @@ class SelectConfig(_Strict):
 
 
 class FinalConfig(_Strict):
-    tasks: TaskConfig | None = TaskConfig(
-        n_tasks=100, n_train=1000, n_valid=100, seed=1_000_000
-    )
+    tasks: TaskConfig | None = TaskConfig(n_tasks=100, n_train=1000, n_valid=100, seed=1_000_000)
 
 
 class Config(_Strict):

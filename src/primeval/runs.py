@@ -52,7 +52,8 @@ class RunFolder:
         p = Path(path)
         if p.exists() and (not p.is_dir() or any(p.iterdir())):
             raise RunFolderError(
-                f"{p} already exists and is not empty; choose another --out (results are never overwritten)"
+                f"{p} already exists and is not empty; choose another --out "
+                "(results are never overwritten)"
             )
         p.mkdir(parents=True, exist_ok=True)
         return cls(p)

@@ -92,7 +92,7 @@ def logistic_regression(banks: Banks | None = None, lr: float = 0.05) -> Program
 
 
 def two_layer_relu_net(
-    banks: Banks | None = None, lr: float = 0.01, init_std: float = 0.5
+    banks: Banks | None = None, lr: float = 0.03, init_std: float = 0.5
 ) -> Program:
     """A 2-layer ReLU network ``s1 = v1 . relu(m0 v0)`` trained by backpropagation.
 

@@ -142,7 +142,9 @@ class AlgorithmEvaluator:
     def _evaluate(self, program: Program) -> float:
         self.full_evaluations += 1
         if self.hurdle is None:
-            return combine(self.interpreter.fitnesses(program, self.tasks, self.rng), self.combine_mode)
+            return combine(
+                self.interpreter.fitnesses(program, self.tasks, self.rng), self.combine_mode
+            )
         first = self.interpreter.fitnesses(program, self._first, self.rng)
         if not self.hurdle.check(combine(first, self.combine_mode)):
             return combine(first, self.combine_mode)

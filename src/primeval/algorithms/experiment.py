@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -74,7 +73,7 @@ def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
     elif tc.pairs == "all":
         pairs = list(T.ALL_PAIRS)
     else:
-        pairs = [tuple(p) for p in tc.pairs]
+        pairs = [(int(a), int(b)) for a, b in tc.pairs]
     # Tasks cycle through the pairs; a seeded shuffle picks which pairs come first.
     order = np.random.default_rng(s).permutation(len(pairs))
     chosen = [pairs[order[i % len(pairs)]] for i in range(tc.n_tasks)]
@@ -126,7 +125,9 @@ def build_evaluator(
         rng,
         combine_mode=config.fitness.combine,
         fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
-        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup) if hc.enabled else None,
+        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup)
+        if hc.enabled
+        else None,
         max_cost_ratio=config.fitness.max_cost_ratio,
     )
 
@@ -153,14 +154,25 @@ class RunSummary:
         return d
 
 
-class Reporter:
-    """Hooks for a user interface; the default one is silent."""
+class Reporter(Protocol):
+    """Hooks for a user interface."""
 
     def progress(self, experiment: int, p: SearchProgress) -> None: ...
 
     def selected(self, experiment: int, search_fitness: float, select_fitness: float) -> None: ...
 
     def message(self, text: str) -> None: ...
+
+
+class SilentReporter:
+    def progress(self, experiment: int, p: SearchProgress) -> None:
+        return None
+
+    def selected(self, experiment: int, search_fitness: float, select_fitness: float) -> None:
+        return None
+
+    def message(self, text: str) -> None:
+        return None
 
 
 def run_experiments(
@@ -170,7 +182,7 @@ def run_experiments(
     interpreter: Interpreter | None = None,
 ) -> tuple[RunSummary, Program]:
     """Run the whole job a config describes; write the run folder; return the outcome."""
-    rep = reporter or Reporter()
+    rep = reporter or SilentReporter()
     folder.write_text(RunFolder.CONFIG, dump_config(config))
     interp = interpreter or make_interpreter(config.interpreter)
     space = build_space(config)
@@ -220,15 +232,21 @@ def run_experiments(
         offset_t = time.perf_counter() - t0
         offset_n = total_evals
 
-        def on_progress(p: SearchProgress, exp: int = experiment) -> bool:
+        def on_progress(
+            p: SearchProgress,
+            exp: int = experiment,
+            st: Strategy[Program] = strategy,
+            n0: int = offset_n,
+            t0_: float = offset_t,
+        ) -> bool:
             record = p.to_json()
-            record["evaluations"] += offset_n
-            record["elapsed_seconds"] = round(p.elapsed_seconds + offset_t, 3)
+            record["evaluations"] += n0
+            record["elapsed_seconds"] = round(p.elapsed_seconds + t0_, 3)
             record["experiment"] = exp
             folder.append_progress(record)
             rep.progress(exp, p)
-            if config.select.check_during_search and strategy.best is not None:
-                consider(strategy.best)
+            if config.select.check_during_search and st.best is not None:
+                consider(st.best)
             return solved
 
         search = Search(
@@ -261,7 +279,9 @@ def run_experiments(
     if config.final.tasks is not None:
         final_tasks = build_tasks(config.final.tasks, derive_seed(config.seed, "final"))
         final_rng = np.random.default_rng(derive_seed(config.seed, "final-rng"))
-        final = combine(interp.fitnesses(best_program, final_tasks, final_rng), config.fitness.combine)
+        final = combine(
+            interp.fitnesses(best_program, final_tasks, final_rng), config.fitness.combine
+        )
     elapsed = time.perf_counter() - t0
     summary = RunSummary(
         solved=solved,
@@ -278,5 +298,3 @@ def run_experiments(
     )
     folder.write_json(RunFolder.SUMMARY, summary.to_json())
     return summary, best_program
-
-

@@ -38,9 +38,12 @@ class Banks:
             raise ValueError("the number of matrices cannot be negative")
 
     def size(self, kind: Kind) -> int:
-        return {Kind.SCALAR: self.scalars, Kind.VECTOR: self.vectors, Kind.MATRIX: self.matrices}[
-            kind
-        ]
+        # An if-chain, not a dict: enum hashing is slow and this runs on every mutation.
+        if kind is Kind.SCALAR:
+            return self.scalars
+        if kind is Kind.VECTOR:
+            return self.vectors
+        return self.matrices
 
     def in_range(self, kind: Kind) -> range:
         """Addresses an instruction may read."""
@@ -48,7 +51,7 @@ class Banks:
 
     def out_range(self, kind: Kind) -> range:
         """Addresses an instruction may write."""
-        return range(FIRST_OUT[kind], self.size(kind))
+        return range(0 if kind is Kind.MATRIX else 1, self.size(kind))
 
     def zeros(self, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fresh zeroed memory for features of length ``dim``."""

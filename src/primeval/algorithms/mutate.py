@@ -15,6 +15,7 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,9 +24,10 @@ from primeval.algorithms.ops import REGISTRY, DataInit, DataMutation, OpSpec
 from primeval.algorithms.program import Component, Function, Program, kinds_used
 
 SIGN_FLIP_PROB = 0.1
+T = TypeVar("T")
 
 
-class MutationType(str, enum.Enum):
+class MutationType(enum.StrEnum):
     ALTER_PARAM = "alter_param"
     RANDOMIZE_INSTRUCTION = "randomize_instruction"
     RANDOMIZE_FUNCTION = "randomize_function"
@@ -97,7 +99,7 @@ class ProgramSpace:
 class _Draws:
     """Uniform draws taken from a generator in blocks (one numpy call, not dozens)."""
 
-    __slots__ = ("_rng", "_u", "_i")
+    __slots__ = ("_i", "_rng", "_u")
 
     def __init__(self, rng: np.random.Generator, n: int = 32) -> None:
         self._rng = rng
@@ -116,7 +118,7 @@ class _Draws:
         """An integer in ``[0, n)``."""
         return min(int(self.uniform() * n), n - 1)
 
-    def choice(self, seq: Sequence):  # type: ignore[no-untyped-def]
+    def choice(self, seq: Sequence[T]) -> T:
         return seq[self.below(len(seq))]
 
     def normal(self) -> float:
@@ -173,6 +175,8 @@ class Mutator:
         data = [0.0, 0.0, 0.0]
         for k, f in enumerate(spec.data):
             data[k] = _init_data(f.init, draws)
+        if spec.sorted_data and data[0] > data[1]:
+            data[0], data[1] = data[1], data[0]
         return spec.code, args, data
 
     def _random_function(self, component: Component, size: int, draws: _Draws) -> Function:
@@ -210,7 +214,9 @@ class Mutator:
         n = len(fn)
         where = comp.label
         if kind is MutationType.RANDOMIZE_FUNCTION:
-            return program.replace(comp, self._random_function(comp, n, draws)), f"{kind.value} {where}"
+            return program.replace(
+                comp, self._random_function(comp, n, draws)
+            ), f"{kind.value} {where}"
         ops, args, data = fn.ops.copy(), fn.args.copy(), fn.data.copy()
         if kind is MutationType.ALTER_PARAM or kind is MutationType.RANDOMIZE_INSTRUCTION:
             if n == 0:
@@ -251,7 +257,9 @@ class Mutator:
         spec = REGISTRY[code]
         if spec.is_noop:
             return "(no-op: unchanged)"
-        slots = [f"in{k + 1}" for k in range(spec.arity)] + ["out"] + (["data"] if spec.data else [])
+        slots = (
+            [f"in{k + 1}" for k in range(spec.arity)] + ["out"] + (["data"] if spec.data else [])
+        )
         slot = draws.choice(slots)
         banks = self.space.banks
         if slot == "out":

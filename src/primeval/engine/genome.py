@@ -10,6 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 
 G = TypeVar("G")
+G_contra = TypeVar("G_contra", contravariant=True)
 
 
 class GenomeSpace(Protocol[G]):
@@ -31,10 +32,10 @@ class GenomeSpace(Protocol[G]):
         """Inverse of :meth:`to_json`; raises ``ValueError`` on malformed input."""
 
 
-class Evaluator(Protocol[G]):
+class Evaluator(Protocol[G_contra]):
     """Turns a genome into a fitness (higher is better; NaN is treated as the worst)."""
 
-    def evaluate(self, genome: G) -> float: ...
+    def evaluate(self, genome: G_contra) -> float: ...
 
     def stats(self) -> Mapping[str, float]:
         """Counters worth reporting (e.g. cache hit rate)."""

@@ -34,7 +34,9 @@ class Strategy(abc.ABC, Generic[G]):
         """A candidate genome, its parent id (None if new) and the mutation made."""
 
     def tell(self, individual: Individual[G]) -> None:
-        if self.best is None or clean_fitness(individual.fitness) > clean_fitness(self.best.fitness):
+        if self.best is None or clean_fitness(individual.fitness) > clean_fitness(
+            self.best.fitness
+        ):
             self.best = individual
         self._tell(individual)
 
@@ -97,9 +99,10 @@ class RegularizedEvolution(Strategy[G]):
                 self.population.popleft()
                 self._fitness = np.append(self._fitness[1:], f)
             else:
-                worst = int(np.argmin(self._fitness))
+                both = np.append(self._fitness, f)
+                worst = int(np.argmin(both))
                 del self.population[worst]
-                self._fitness = np.append(np.delete(self._fitness, worst), f)
+                self._fitness = np.delete(both, worst)
         else:
             self._fitness = np.append(self._fitness, f)
 

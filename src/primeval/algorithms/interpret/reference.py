@@ -67,7 +67,9 @@ class _Decoded:
                 ]
             )
 
-    def execute(self, component: int, s: np.ndarray, v: np.ndarray, m: np.ndarray, rng: np.random.Generator) -> None:
+    def execute(
+        self, component: int, s: np.ndarray, v: np.ndarray, m: np.ndarray, rng: np.random.Generator
+    ) -> None:
         for kernel, a, b, o, d in self.fns[component]:
             kernel(s, v, m, a, b, o, d, rng)
 
@@ -140,7 +142,17 @@ def _run(
             if first_epoch:
                 best = 0.0
             break
-        fitness = _validate(code, task, nv, s, v, m, rng, max_abs_error, valid_errors if (record and first_epoch) else None)
+        fitness = _validate(
+            code,
+            task,
+            nv,
+            s,
+            v,
+            m,
+            rng,
+            max_abs_error,
+            valid_errors if (record and first_epoch) else None,
+        )
         best = max(best, fitness)
         first_epoch = False
     return RunResult(best, step, np.asarray(train_errors), np.asarray(valid_errors))
@@ -210,7 +222,9 @@ class ReferenceInterpreter:
             [run_task(program, t, rng, n_train, n_valid).fitness for t in tasks], dtype=np.float64
         )
 
-    def probe(self, program: Program, tasks: TaskSet, n_train: int, n_valid: int, seed: int) -> np.ndarray:
+    def probe(
+        self, program: Program, tasks: TaskSet, n_train: int, n_valid: int, seed: int
+    ) -> np.ndarray:
         """Errors of a short run on every task, for functional equivalence checking.
 
         Returns ``(tasks, n_train + n_valid)``: the absolute training errors of the
@@ -221,7 +235,9 @@ class ReferenceInterpreter:
         """
         out = np.full((len(tasks), n_train + n_valid), np.nan)
         for k, t in enumerate(tasks):
-            r = run_task(program, t, np.random.default_rng(seed), n_train, n_valid, record_errors=True)
+            r = run_task(
+                program, t, np.random.default_rng(seed), n_train, n_valid, record_errors=True
+            )
             out[k, : len(r.train_errors)] = r.train_errors
             out[k, n_train : n_train + len(r.valid_errors)] = r.valid_errors
         return out

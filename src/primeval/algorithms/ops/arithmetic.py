@@ -133,12 +133,12 @@ def vector_division(s, v, m, a, b, o, d, rng):
 
 @register(45, "VECTOR_MIN", "vv>v", "{out} = np.minimum({in1}, {in2})", V)
 def vector_min(s, v, m, a, b, o, d, rng):
-    np.minimum(v[a], v[b], v[o])
+    v[o] = np.minimum(v[a], v[b])
 
 
 @register(48, "VECTOR_MAX", "vv>v", "{out} = np.maximum({in1}, {in2})", V)
 def vector_max(s, v, m, a, b, o, d, rng):
-    np.maximum(v[a], v[b], v[o])
+    v[o] = np.maximum(v[a], v[b])
 
 
 @register(22, "VECTOR_ABS", "v>v", "{out} = np.abs({in1})", V)
@@ -184,12 +184,12 @@ def matrix_division(s, v, m, a, b, o, d, rng):
 
 @register(46, "MATRIX_MIN", "mm>m", "{out} = np.minimum({in1}, {in2})", M)
 def matrix_min(s, v, m, a, b, o, d, rng):
-    np.minimum(m[a], m[b], m[o])
+    m[o] = np.minimum(m[a], m[b])
 
 
 @register(49, "MATRIX_MAX", "mm>m", "{out} = np.maximum({in1}, {in2})", M)
 def matrix_max(s, v, m, a, b, o, d, rng):
-    np.maximum(m[a], m[b], m[o])
+    m[o] = np.maximum(m[a], m[b])
 
 
 @register(38, "MATRIX_ABS", "m>m", "{out} = np.abs({in1})", M)

@@ -8,7 +8,6 @@ standard deviation flips the sign of the noise instead of raising.
 
 from __future__ import annotations
 
-import numpy as np
 from numba.extending import register_jitable
 
 from primeval.algorithms.ops.registry import (

@@ -120,7 +120,8 @@ class TaskSet:
         return self.tasks[0].classification
 
     def stacked(self) -> dict[str, np.ndarray]:
-        """``train_x (T, N, F)``, ``train_y (T, N)``, ``order (T, E*N)``, ``valid_x``, ``valid_y``."""
+        """Arrays over all tasks: ``train_x (T, N, F)``, ``train_y (T, N)``, ``order (T, E*N)``,
+        ``valid_x (T, Nv, F)``, ``valid_y (T, Nv)``."""
         if not self._stacked:
             for name in ("train_x", "train_y", "valid_x", "valid_y", "order"):
                 a = np.ascontiguousarray(np.stack([getattr(t, name) for t in self.tasks]))

@@ -1,9 +1,9 @@
 """Offline loaders for the image data sets behind the projected tasks.
 
 Real et al. (2020), "AutoML-Zero: Evolving Machine Learning Algorithms From Scratch", build their
-binary tasks from CIFAR-10 and MNIST (see :mod:`primeval.algorithms.tasks.projected`); scikit-learn's
-8x8 digits are a small stand-in that always ships. Nothing here downloads: every loader reads a
-file that is already on disk and raises :class:`DatasetNotFound` saying where to put it otherwise.
+binary tasks from CIFAR-10 and MNIST (see :mod:`primeval.algorithms.tasks.projected`);
+scikit-learn's 8x8 digits are a small stand-in that always ships. Nothing here downloads: every
+loader reads a file already on disk and raises :class:`DatasetNotFound` saying where to put it.
 
 Each loader returns ``(x, y)``: ``x`` float64 ``(n, d)`` with pixels scaled to ``[0, 1]`` and
 ``y`` int64 ``(n,)``. Images are flattened in the file's own layout (CIFAR-10: all red, then all
@@ -37,7 +37,8 @@ MNIST_HINT = (
 )
 CIFAR10_HINT = (
     "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and pass "
-    "the path of that file, of the folder holding it, or of its extracted cifar-10-batches-py folder"
+    "the path of that file, of the folder holding it, or of its extracted "
+    "cifar-10-batches-py folder"
 )
 
 
@@ -303,7 +304,7 @@ def _cifar_batches(p: Path) -> list[Arrays]:
 
 
 def load_cifar10(path: str | os.PathLike[str]) -> Arrays:
-    """All 60,000 CIFAR-10 images (five training batches then the test batch), 3072 values in ``[0, 1]``.
+    """All 60,000 CIFAR-10 images (training batches 1-5, then the test batch), values in ``[0, 1]``.
 
     ``path`` is ``cifar-10-python.tar.gz`` (read in place, nothing is extracted), the extracted
     ``cifar-10-batches-py`` folder, or a folder holding either of them.

@@ -9,6 +9,11 @@ search and used only to select the final algorithm (:data:`SELECTION_PAIRS`).
 Seeding contract: the task for pair ``(a, b)`` depends only on ``(seed, a, b)``, the data and the
 sizes, not on which other pairs are requested. ``np.random.SeedSequence([seed, a, b]).spawn(3)``
 gives the streams for the split, the projection matrix and the visiting order of later epochs.
+
+Where this differs from the reference's ``generate_datasets.py``: it labels the first class of a
+pair 1 and the second 0 (the learning problem is the same up to that swap), and it draws from the
+first 5000 training-set images of each class, whereas here every example of the two classes in
+the given arrays is eligible (pass a subset of the data to restrict that).
 """
 
 from __future__ import annotations
