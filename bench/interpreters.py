@@ -51,7 +51,8 @@ def random_program(rng: np.random.Generator, banks: Banks = BANKS) -> Program:
             out = int(rng.choice(banks.out_range(spec.output))) if spec.output else 0
             rows.append((spec.code, ins[0], ins[1], out, list(rng.uniform(-1, 1, 3))))
         functions.append(Function.from_instructions(rows))
-    return Program(*functions, banks=banks)
+    setup, predict, learn = functions
+    return Program(setup, predict, learn, banks)
 
 
 def solution(lr: float = 0.01, banks: Banks = BANKS) -> Program:

@@ -23,7 +23,7 @@ app = typer.Typer(
     help="primeval: evolve machine-learning algorithms from scratch (AutoML-Zero).",
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 

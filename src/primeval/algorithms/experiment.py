@@ -199,7 +199,7 @@ def run_experiments(
     experiment = 0
     solved = False
     stopped = "max_experiments"
-    checked: dict[int, float] = {}
+    checked: dict[tuple[int, int], float] = {}  # (experiment, individual id) -> select fitness
 
     def select_fitness(program: Program) -> float:
         f = interp.fitnesses(program, select_tasks, select_rng)
@@ -207,10 +207,11 @@ def run_experiments(
 
     def consider(ind: Individual[Program]) -> float:
         nonlocal best_program, best_select, best_search, solved
-        if ind.id in checked:
-            return checked[ind.id]
+        key = (experiment, ind.id)
+        if key in checked:
+            return checked[key]
         sf = select_fitness(ind.genome)
-        checked[ind.id] = sf
+        checked[key] = sf
         rep.selected(experiment, ind.fitness, sf)
         if sf > best_select or best_program is None:
             best_program, best_select, best_search = ind.genome, sf, ind.fitness

@@ -1,0 +1,402 @@
+"""The compiled interpreter against the reference: equal to the bit, on random programs.
+
+Programs are drawn over every registered op (the strategy is built from the registry, so a
+new op is covered without touching this file), with NaN- and inf-producing data, on small
+regression and classification tasks. Fitnesses, probes and the generator's state after the
+run must all be identical. The numpy-exact layer the kernels compile against is also checked
+function by function, and the disk cache by a second process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numba import njit
+
+from primeval.algorithms.interpret import compiled as compiled_module
+from primeval.algorithms.interpret.compiled import (
+    NUMPY_EXACT,
+    CompiledInterpreter,
+    cache_dir,
+    generate_source,
+    load_dispatch,
+)
+from primeval.algorithms.interpret.reference import ReferenceInterpreter, run_task
+from primeval.algorithms.memory import Banks
+from primeval.algorithms.ops import REGISTRY
+from primeval.algorithms.program import Function, Program
+from primeval.algorithms.tasks.base import Task, TaskSet, shuffled_order
+from primeval.algorithms.tasks.synthetic import linear_regression_tasks
+
+REFERENCE = ReferenceInterpreter()
+BANKS = Banks(4, 3, 1)
+
+
+def code(name: str) -> int:
+    return REGISTRY[name].code
+
+
+def fn(*rows: tuple[str, int, int, int, list[float]]) -> Function:
+    """Instructions as ``(op name, in1, in2, out, data)``."""
+    return Function.from_instructions([(code(op), a, b, o, d) for op, a, b, o, d in rows])
+
+
+def solution(lr: float = 0.01) -> Program:
+    """Linear regression by SGD, the solution of the AutoML-Zero demo."""
+    return Program(
+        fn(("SCALAR_CONST_SET", 0, 0, 2, [lr])),
+        fn(("VECTOR_INNER_PRODUCT", 0, 1, 1, [])),
+        fn(
+            ("SCALAR_DIFF", 0, 1, 3, []),
+            ("SCALAR_PRODUCT", 3, 2, 3, []),
+            ("SCALAR_VECTOR_PRODUCT", 3, 0, 2, []),
+            ("VECTOR_SUM", 1, 2, 1, []),
+        ),
+        BANKS,
+    )
+
+
+def small_tasks(seed: int, dim: int, classification: bool, epochs: int) -> TaskSet:
+    """Two tasks of 12 train / 6 valid examples from a random linear teacher."""
+    rng = np.random.default_rng(seed)
+    tasks = []
+    for _ in range(2):
+        x = rng.standard_normal((18, dim))
+        y = x @ rng.standard_normal(dim)
+        if classification:
+            y = (y > 0).astype(np.float64)
+        order = shuffled_order(12, epochs, rng)
+        tasks.append(Task(x[:12], y[:12], x[12:], y[12:], classification, epochs, order))
+    return TaskSet.of(tasks)
+
+
+@pytest.fixture(scope="session")
+def compiled() -> CompiledInterpreter:
+    """The interpreter, compiled (or loaded from the disk cache) once per session."""
+    interpreter = CompiledInterpreter()
+    interpreter.fitnesses(solution(), small_tasks(0, 4, False, 1), np.random.default_rng(0))
+    return interpreter
+
+
+# --- random programs over every op ------------------------------------------------------------
+
+DATA = st.one_of(
+    st.floats(0.0, 1.0, exclude_max=True),  # indices stored as floats
+    st.floats(-4.0, 4.0),
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e300, -1e300]),
+)
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> Program:
+    """Valid programs of 0-8 instructions per component over every op the memory allows."""
+    banks = Banks(draw(st.integers(2, 5)), draw(st.integers(1, 4)), draw(st.integers(0, 3)))
+    usable = [
+        spec
+        for spec in REGISTRY
+        if all(banks.in_range(kind) for kind in spec.inputs)
+        and (spec.output is None or banks.out_range(spec.output))
+    ]
+    functions = []
+    for _ in range(3):
+        rows = []
+        for _ in range(draw(st.integers(0, 8))):
+            spec = draw(st.sampled_from(usable))
+            ins = [draw(st.sampled_from(banks.in_range(kind))) for kind in spec.inputs]
+            ins += [0] * (2 - len(ins))
+            out = draw(st.sampled_from(banks.out_range(spec.output))) if spec.output else 0
+            rows.append(
+                (spec.code, ins[0], ins[1], out, draw(st.lists(DATA, min_size=3, max_size=3)))
+            )
+        functions.append(Function.from_instructions(rows))
+    return Program(functions[0], functions[1], functions[2], banks)
+
+
+@st.composite
+def task_sets(draw: st.DrawFn) -> TaskSet:
+    return small_tasks(
+        draw(st.integers(0, 2**32 - 1)),
+        draw(st.sampled_from([2, 4])),
+        draw(st.booleans()),
+        draw(st.sampled_from([1, 2])),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    program=programs(),
+    tasks=task_sets(),
+    seed=st.integers(0, 2**32 - 1),
+    n_train=st.one_of(st.none(), st.integers(0, 30)),
+    n_valid=st.one_of(st.none(), st.integers(0, 8)),
+    probe_sizes=st.tuples(st.integers(0, 14), st.integers(0, 8)),
+)
+def test_equals_reference_on_random_programs(
+    compiled: CompiledInterpreter,
+    program: Program,
+    tasks: TaskSet,
+    seed: int,
+    n_train: int | None,
+    n_valid: int | None,
+    probe_sizes: tuple[int, int],
+) -> None:
+    want_rng, got_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+    want = REFERENCE.fitnesses(program, tasks, want_rng, n_train, n_valid)
+    got = compiled.fitnesses(program, tasks, got_rng, n_train, n_valid)
+    np.testing.assert_array_equal(got, want)
+    assert got_rng.bit_generator.state == want_rng.bit_generator.state  # the same draws
+    assert np.all((got >= 0.0) & (got <= 1.0))
+
+    want_probe = REFERENCE.probe(program, tasks, *probe_sizes, seed=seed)
+    got_probe = compiled.probe(program, tasks, *probe_sizes, seed=seed)
+    np.testing.assert_array_equal(got_probe, want_probe)  # NaNs in the same places
+
+
+# --- known programs -----------------------------------------------------------------------------
+
+
+def test_solution_solves_linear_regression(compiled: CompiledInterpreter) -> None:
+    tasks = linear_regression_tasks(n_tasks=10, dim=4, n_train=1000, n_valid=100, seed=1)
+    got = compiled.fitnesses(solution(), tasks, np.random.default_rng(0))
+    assert got.mean() > 0.9999  # the demo's success criterion
+    want = REFERENCE.fitnesses(solution(), tasks, np.random.default_rng(0))
+    np.testing.assert_array_equal(got, want)
+
+
+NON_FINITE = {
+    "nan prediction": Program(
+        fn(),
+        fn(("SCALAR_DIVISION", 0, 0, 1, [])),  # 0 / 0: s0 is 0 while predicting
+        fn(),
+        BANKS,
+    ),
+    "overflow in learn": Program(
+        fn(("SCALAR_CONST_SET", 0, 0, 2, [1e300])),
+        fn(("VECTOR_INNER_PRODUCT", 0, 1, 1, [])),
+        fn(
+            ("SCALAR_PRODUCT", 2, 2, 2, []),
+            ("SCALAR_VECTOR_PRODUCT", 2, 0, 2, []),
+            ("VECTOR_SUM", 1, 2, 1, []),
+        ),
+        BANKS,
+    ),
+    "log of negative": Program(
+        fn(("SCALAR_CONST_SET", 0, 0, 2, [-3.0])),
+        fn(("SCALAR_LOG", 2, 0, 1, [])),
+        fn(),
+        BANKS,
+    ),
+    "inf then nan": Program(
+        fn(("SCALAR_RECIPROCAL", 0, 0, 2, [])),  # 1 / 0 = inf
+        fn(("SCALAR_PRODUCT", 2, 0, 1, [])),  # inf * 0 = nan
+        fn(("SCALAR_RECIPROCAL", 0, 0, 3, [])),
+        BANKS,
+    ),
+    "arcsin out of range": Program(
+        fn(("SCALAR_CONST_SET", 0, 0, 2, [2.0])),
+        fn(("SCALAR_ARCSIN", 2, 0, 1, [])),
+        fn(),
+        BANKS,
+    ),
+    "exp overflow": Program(
+        fn(("SCALAR_CONST_SET", 0, 0, 2, [1e3])),
+        fn(("SCALAR_EXP", 2, 0, 3, []), ("SCALAR_DIFF", 3, 3, 1, [])),  # inf - inf
+        fn(("MATRIX_RECIPROCAL", 0, 0, 0, []), ("MATRIX_ST_DEV", 0, 0, 3, [])),
+        BANKS,
+    ),
+    "huge but finite": Program(
+        fn(("SCALAR_CONST_SET", 0, 0, 2, [1e300])),
+        fn(("SCALAR_PRODUCT", 2, 0, 1, [])),  # 0 while predicting
+        fn(("VECTOR_NORM", 0, 0, 3, []), ("SCALAR_PRODUCT", 3, 2, 3, [])),
+        BANKS,
+    ),
+}
+
+
+@pytest.mark.parametrize("classification", [False, True])
+@pytest.mark.parametrize("name", sorted(NON_FINITE))
+def test_non_finite_values_give_a_fitness_in_range(
+    compiled: CompiledInterpreter, name: str, classification: bool
+) -> None:
+    program = NON_FINITE[name]
+    tasks = small_tasks(3, 4, classification, 2)
+    got = compiled.fitnesses(program, tasks, np.random.default_rng(0))
+    assert np.all(np.isfinite(got) & (got >= 0.0) & (got <= 1.0))
+    np.testing.assert_array_equal(
+        got, REFERENCE.fitnesses(program, tasks, np.random.default_rng(0))
+    )
+
+
+def test_unknown_op_raises_like_the_reference(compiled: CompiledInterpreter) -> None:
+    unknown = next(c for c in range(128) if c not in REGISTRY)
+    program = Program(Function.from_instructions([(unknown, 0, 0, 1, [])]), fn(), fn(), BANKS)
+    tasks = small_tasks(0, 2, False, 1)
+    with pytest.raises(KeyError):
+        REFERENCE.fitnesses(program, tasks, np.random.default_rng(0))
+    with pytest.raises(KeyError):
+        compiled.fitnesses(program, tasks, np.random.default_rng(0))
+
+
+def test_python_protocol_equals_reference() -> None:
+    """The protocol's source, run as plain Python, is the reference's protocol."""
+    for program, tasks in (
+        (solution(), small_tasks(5, 4, False, 2)),
+        (solution(0.5), small_tasks(6, 2, True, 2)),
+    ):
+        stacked = tasks.stacked()
+        for t, task in enumerate(tasks):
+            want = run_task(program, task, np.random.default_rng(0)).fitness
+            ops, args, data, bounds = program.encode()
+            s, v, m = program.banks.zeros(tasks.dim)
+            got = compiled_module._run_task(
+                ops, args, data, bounds, s, v, m, np.random.default_rng(0),
+                stacked["train_x"][t], stacked["train_y"][t], stacked["order"][t],
+                stacked["valid_x"][t], stacked["valid_y"][t], tasks.classification, 10**9, 10**9,
+                100.0, np.empty(0), False,
+            )  # fmt: skip
+            assert got == want
+
+
+# --- the numpy-exact layer ----------------------------------------------------------------------
+
+
+def _with_specials(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e308, -1e308, 1.0, -1.0])
+    x = x.copy()
+    mask = rng.random(x.shape) < 0.2
+    x[mask] = rng.choice(specials, int(mask.sum()))
+    return x
+
+
+def _same(got: Any, want: Any) -> bool:
+    """Equal bit patterns, any NaN matching any NaN (payloads never reach a fitness)."""
+    got, want = np.atleast_1d(np.asarray(got, float)), np.atleast_1d(np.asarray(want, float))
+    nan = np.isnan(want)
+    return bool(np.array_equal(np.isnan(got), nan) and got[~nan].tobytes() == want[~nan].tobytes())
+
+
+@pytest.mark.parametrize("name", compiled_module.EXACT_UFUNCS)
+def test_exact_ufuncs_are_numpys(name: str) -> None:
+    ufunc = getattr(NUMPY_EXACT, name)
+
+    @njit(error_model="numpy")
+    def elementwise(x: np.ndarray) -> Any:
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = ufunc(x[i])
+        return out
+
+    rng = np.random.default_rng(1)
+    specials = [0.0, -0.0, np.inf, -np.inf, np.nan, 710.0, -750.0, 1.0, -1.0]
+    x = np.concatenate([rng.standard_normal(20000) * 3, rng.uniform(-1, 1, 20000), specials])
+    with np.errstate(all="ignore"):
+        assert _same(elementwise(x), getattr(np, name)(x))
+
+
+@njit(error_model="numpy")
+def _scalar_results(a: np.ndarray, b: np.ndarray) -> Any:
+    return (
+        NUMPY_EXACT.sum(a),
+        NUMPY_EXACT.mean(a),
+        NUMPY_EXACT.sum(a[0]),
+        NUMPY_EXACT.mean(a[0]),
+        NUMPY_EXACT.dot(a[0], b[0]),
+        NUMPY_EXACT.maximum(a[0, 0], b[0, 0]),
+        NUMPY_EXACT.minimum(a[0, 0], b[0, 0]),
+    )
+
+
+@njit(error_model="numpy")
+def _array_results(a: np.ndarray, b: np.ndarray) -> Any:
+    out = np.empty_like(a)
+    NUMPY_EXACT.maximum(a, b, out)
+    return (
+        out,
+        NUMPY_EXACT.minimum(a, b),
+        NUMPY_EXACT.sum(a, axis=0),
+        NUMPY_EXACT.sum(a, axis=1),
+        NUMPY_EXACT.dot(a, b[0]),
+        NUMPY_EXACT.dot(a, b),
+    )
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 4, 7, 8, 9, 16, 33])
+def test_exact_reductions_and_products_are_numpys(dim: int) -> None:
+    rng = np.random.default_rng(dim)
+    for trial in range(200):
+        a = rng.standard_normal((dim, dim)) * np.exp(rng.standard_normal((dim, dim)) * 3)
+        b = rng.standard_normal((dim, dim))
+        if trial % 2:
+            a, b = _with_specials(a, rng), _with_specials(b, rng)
+        with np.errstate(all="ignore"):
+            scalars = (
+                np.sum(a), np.mean(a), np.sum(a[0]), np.mean(a[0]), np.dot(a[0], b[0]),
+                np.maximum(a[0, 0], b[0, 0]), np.minimum(a[0, 0], b[0, 0]),
+            )  # fmt: skip
+            arrays = (
+                np.maximum(a, b), np.minimum(a, b), np.sum(a, axis=0), np.sum(a, axis=1),
+                np.dot(a, b[0]), np.dot(a, b),
+            )  # fmt: skip
+            for got, want in zip(_scalar_results(a, b), scalars, strict=True):
+                assert _same(got, want), (trial, got, want)
+            for got, want in zip(_array_results(a, b), arrays, strict=True):
+                assert _same(got, want), (trial, got, want)
+
+
+@njit(error_model="numpy")
+def _total(a: np.ndarray) -> Any:
+    return NUMPY_EXACT.sum(a)
+
+
+def test_pairwise_sum_above_one_block() -> None:
+    """numpy splits sums of more than 128 numbers in halves; so does the compiled one."""
+    rng = np.random.default_rng(7)
+    for n in (127, 128, 129, 200, 256, 1000, 4097):
+        a = rng.standard_normal(n) * np.exp(rng.standard_normal(n) * 8)
+        assert _same(_total(a), np.sum(a)), n
+
+
+# --- generation and the disk cache --------------------------------------------------------------
+
+
+def test_generated_source_has_a_branch_per_op() -> None:
+    source = generate_source()
+    for spec in REGISTRY:
+        assert f"_op == {spec.code}:  # {spec.name}" in source
+        assert f"_k{spec.code} = _c.jit_kernel(" in source
+    assert compiled_module._EXEC_CALL not in source  # expanded, not called
+
+
+def test_second_process_loads_cached_code(compiled: CompiledInterpreter) -> None:
+    module = load_dispatch()
+    path = Path(module.__file__ or "")
+    assert path.parent == cache_dir() or "primeval-numba" in str(path.parent)
+    script = (
+        "import time; t = time.perf_counter()\n"
+        "import numpy as np\n"
+        "from primeval.algorithms.interpret.compiled import CompiledInterpreter\n"
+        "from primeval.algorithms.tasks.synthetic import linear_regression_tasks\n"
+        "from primeval.algorithms.program import Program\n"
+        "tasks = linear_regression_tasks(n_tasks=2, dim=4, n_train=10, n_valid=10, seed=0)\n"
+        "CompiledInterpreter().fitnesses(Program.empty(), tasks, np.random.default_rng(0))\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(compiled_module.__file__).parents[3]), env.get("PYTHONPATH", "")]
+    )
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert float(result.stdout.strip()) < 10.0, result.stderr  # a cold compile takes ~40 s
+    assert time.perf_counter() - start < 20.0
