@@ -1100,6 +1100,8 @@ class CompiledInterpreter:
         fitness: np.ndarray,
         probe: np.ndarray,
     ) -> None:
+        if (n_train is not None and n_train < 0) or (n_valid is not None and n_valid < 0):
+            raise ValueError("n_train and n_valid must be >= 0")
         dispatch = _module if _module is not None else load_dispatch()
         task_set = tasks if isinstance(tasks, TaskSet) else TaskSet.of(tasks)
         st = task_set.stacked()

@@ -101,6 +101,8 @@ def _run(
     record: bool,
     max_abs_error: float,
 ) -> RunResult:
+    if (n_train is not None and n_train < 0) or (n_valid is not None and n_valid < 0):
+        raise ValueError("n_train and n_valid must be >= 0")
     code = _Decoded(program)
     s, v, m = program.banks.zeros(task.dim)
     code.execute(0, s, v, m, rng)

@@ -52,6 +52,8 @@ class Task:
             order = np.asarray(self.order)
             if len(order) != self.epochs * len(self.train_x):
                 raise ValueError("order must list epochs * n_train indices")
+            if len(order) and (order.min() < 0 or order.max() >= len(self.train_x)):
+                raise ValueError("order holds an index outside the training examples")
         object.__setattr__(self, "order", _ro(order, np.int64))
 
     @property
