@@ -123,3 +123,13 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
     assert message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_search_with_the_compiled_interpreter(tmp_path: Path, small_config: Path) -> None:
+    out = tmp_path / "run"
+    r = runner.invoke(
+        app, ["search", str(small_config), "--interpreter", "compiled", "--out", str(out), "-q"]
+    )
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interpreter"] == "compiled" and summary["evaluations"] == 150

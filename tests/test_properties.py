@@ -15,9 +15,7 @@ from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.tasks import Task, TaskSet
 
-SPACE = ProgramSpace.uniform(
-    Banks(4, 3, 2), REGISTRY.names(), (2, 2, 2), (0, 0, 0), (7, 7, 7)
-)
+SPACE = ProgramSpace.uniform(Banks(4, 3, 2), REGISTRY.names(), (2, 2, 2), (0, 0, 0), (7, 7, 7))
 MUTATOR = Mutator(SPACE, list(MutationType))
 
 
@@ -49,9 +47,7 @@ def test_random_programs_never_raise_and_score_in_unit_interval(
     for _ in range(mutations):
         p, _ = MUTATOR.mutate(p, rng)
     if scale != 1.0:  # push the data slots towards overflow, underflow and negatives
-        p = type(p)(
-            *(type(f)(f.ops, f.args, f.data * scale) for f in p.functions), banks=p.banks
-        )
+        p = type(p)(*(type(f)(f.ops, f.args, f.data * scale) for f in p.functions), banks=p.banks)
     evaluator = AlgorithmEvaluator(
         TASKS[classification], ReferenceInterpreter(), rng, fec=FECSettings(n_train=4, n_valid=2)
     )

@@ -168,6 +168,11 @@ def search(
                 f"primeval search [bold]{cfg.name}[/] seed {cfg.seed} -> {folder.path}",
                 highlight=False,
             )
+        if cfg.interpreter == "compiled":
+            from primeval.algorithms.interpret.compiled import CompiledInterpreter
+
+            with console.status("compiling the evaluator (the first run on a machine: ~1 min)"):
+                CompiledInterpreter().warm_up()
         with _ConsoleReporter(quiet) as reporter:
             summary, best = run_experiments(cfg, folder, reporter)
     except _user_errors() as e:

@@ -1056,6 +1056,12 @@ class CompiledInterpreter:
     def __init__(self, max_abs_error: float = MAX_ABS_ERROR) -> None:
         self.max_abs_error = float(max_abs_error)
 
+    def warm_up(self) -> None:
+        """Compile (or load from the disk cache) now rather than at the first evaluation."""
+        x = np.zeros((2, 2))
+        task = Task(x, np.zeros(2), x, np.zeros(2))
+        self.fitnesses(Program.empty(sizes=(1, 1, 1)), TaskSet.of([task]), _IDLE_RNG)
+
     def fitnesses(
         self,
         program: Program,
