@@ -25,15 +25,8 @@ from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Function, Program
 from primeval.algorithms.tasks.base import TaskSet
 from primeval.algorithms.tasks.synthetic import linear_regression_tasks
+from primeval.config import DEMO_OPS
 
-DEMO_OPS = (
-    "SCALAR_CONST_SET",
-    "VECTOR_INNER_PRODUCT",
-    "SCALAR_DIFF",
-    "SCALAR_PRODUCT",
-    "SCALAR_VECTOR_PRODUCT",
-    "VECTOR_SUM",
-)
 SIZES = (10, 2, 8)
 BANKS = Banks(4, 3, 1)
 

@@ -9,15 +9,9 @@ from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Component
+from primeval.config import DEMO_OPS
 
-DEMO = [
-    "SCALAR_CONST_SET",
-    "VECTOR_INNER_PRODUCT",
-    "SCALAR_DIFF",
-    "SCALAR_PRODUCT",
-    "SCALAR_VECTOR_PRODUCT",
-    "VECTOR_SUM",
-]
+DEMO = DEMO_OPS
 
 
 def test_random_programs_are_valid_and_sized(
