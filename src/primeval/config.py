@@ -56,6 +56,7 @@ class TaskConfig(_Strict):
     dataset: Literal["digits", "mnist", "cifar10"] = "digits"
     path: str | None = None
     pairs: Literal["search", "selection", "all"] | list[tuple[int, int]] = "search"
+    zero_rows: list[int] = Field(default_factory=list)  # nonlinear: teacher units switched off
 
 
 class SizesConfig(_Strict):

@@ -64,7 +64,9 @@ def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
     if tc.kind == "linear":
         return T.linear_regression_tasks(tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs)
     if tc.kind == "nonlinear":
-        return T.nonlinear_teacher_tasks(tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs)
+        return T.nonlinear_teacher_tasks(
+            tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs, tuple(tc.zero_rows)
+        )
     x, y = T.load_dataset(tc.dataset, tc.path)
     if tc.pairs == "search":
         pairs = list(T.search_pairs())
