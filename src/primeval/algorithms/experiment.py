@@ -12,6 +12,7 @@ soon as it has succeeded.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import zlib
@@ -56,6 +57,15 @@ def make_interpreter(name: str) -> Interpreter:
     raise ValueError(f"unknown interpreter {name!r}")
 
 
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """A data set, read once per process: search, select and final tasks (and every
+    experiment) project the same images."""
+    from primeval.algorithms.tasks import load_dataset
+
+    return load_dataset(name, path)
+
+
 def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
     """The task set a :class:`TaskConfig` describes (its own seed wins over ``seed``)."""
     from primeval.algorithms import tasks as T
@@ -67,7 +77,7 @@ def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
         return T.nonlinear_teacher_tasks(
             tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs, tuple(tc.zero_rows)
         )
-    x, y = T.load_dataset(tc.dataset, tc.path)
+    x, y = _dataset(tc.dataset, tc.path)
     if tc.pairs == "search":
         pairs = list(T.search_pairs())
     elif tc.pairs == "selection":
