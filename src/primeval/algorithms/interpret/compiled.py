@@ -852,7 +852,8 @@ def run_tasks_with(
 ) -> int:
     """Evaluate on every task in order; ``rngs`` holds one generator, or one per task.
 
-    ``s, v, m`` are the memory banks (contents ignored). Writes ``fitness (T,)`` and, when
+    ``s, v, m`` are the memory banks with a leading task axis, ``(T, n_s)``, ``(T, n_v, F)`` and
+    ``(T, n_m, F, F)`` (contents ignored). Writes ``fitness (T,)`` and, when
     ``probe`` has rows, the probe errors ``(T, n_train + n_valid)``. Returns -1, or the index
     of an instruction whose op is not in ``known``. Every array is the caller's, so they are
     borrowed without reference counting.
@@ -869,7 +870,7 @@ def run_tasks_with(
     for t in range(train_x.shape[0]):
         rng = generator_from(rngs[t if rngs.shape[0] > 1 else 0])
         fitness[t] = _run_task(
-            ops, args, data, bounds, s, v, m, rng, train_x[t], train_y[t], order[t],
+            ops, args, data, bounds, s[t], v[t], m[t], rng, train_x[t], train_y[t], order[t],
             valid_x[t], valid_y[t], classification, n_train, n_valid, max_abs_error,
             probe[t if record else 0], record,
         )  # fmt: skip
@@ -1114,10 +1115,11 @@ class CompiledInterpreter:
         ops, args, data, bounds = program.encode()
         banks = program.banks
         dim = task_set.dim
+        n = len(task_set)
         memory = (
-            np.empty(banks.scalars),
-            np.empty((banks.vectors, dim)),
-            np.empty((max(banks.matrices, 1), dim, dim)),
+            np.empty((n, banks.scalars)),
+            np.empty((n, banks.vectors, dim)),
+            np.empty((n, max(banks.matrices, 1), dim, dim)),
         )
         bad = dispatch.run_tasks(
             ops, args, data, bounds, *memory,
