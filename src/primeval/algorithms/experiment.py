@@ -16,6 +16,7 @@ import functools
 import math
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -36,7 +37,7 @@ from primeval.algorithms.program import Program, program_to_json
 from primeval.algorithms.tasks.base import TaskSet
 from primeval.config import Config, TaskConfig, dump_config
 from primeval.engine.genome import Individual
-from primeval.engine.search import Search, SearchProgress
+from primeval.engine.search import Search, SearchProgress, SearchResult
 from primeval.engine.strategies import RandomSearch, RegularizedEvolution, Strategy
 from primeval.runs import RunFolder
 
@@ -144,12 +145,107 @@ def build_evaluator(
     )
 
 
+class SearchRunner(Protocol):
+    """What ``run_experiments`` needs of a search: :class:`PythonSearch` or
+    :class:`~primeval.algorithms.evolve.CompiledSearch`."""
+
+    @property
+    def best(self) -> Individual[Program] | None: ...
+
+    @property
+    def full_evaluations(self) -> int:
+        """Candidates evaluated in full (not answered by the FEC cache or the cost cap)."""
+
+    def run(
+        self,
+        max_evals: int | None = None,
+        time_budget: float | None = None,
+        progress_every_seconds: float = 1.0,
+        on_progress: Callable[[SearchProgress], bool | None] | None = None,
+    ) -> SearchResult[Program]: ...
+
+
+class PythonSearch:
+    """The generic engine's loop (:class:`Search`) over a strategy and an evaluator."""
+
+    def __init__(
+        self, strategy: Strategy[Program], evaluator: AlgorithmEvaluator, rng: np.random.Generator
+    ) -> None:
+        self.strategy = strategy
+        self.evaluator = evaluator
+        self.rng = rng
+
+    @property
+    def best(self) -> Individual[Program] | None:
+        return self.strategy.best
+
+    @property
+    def full_evaluations(self) -> int:
+        return self.evaluator.full_evaluations
+
+    def run(
+        self,
+        max_evals: int | None = None,
+        time_budget: float | None = None,
+        progress_every_seconds: float = 1.0,
+        on_progress: Callable[[SearchProgress], bool | None] | None = None,
+    ) -> SearchResult[Program]:
+        search = Search(
+            self.strategy,
+            self.evaluator,
+            self.rng,
+            max_evals=max_evals,
+            time_budget=time_budget,
+            progress_every_seconds=progress_every_seconds,
+            on_progress=on_progress,
+        )
+        return search.run()
+
+
+def build_search(
+    config: Config,
+    space: AlgorithmSpace,
+    tasks: TaskSet,
+    interpreter: Interpreter,
+    rng: np.random.Generator,
+) -> SearchRunner:
+    """The compiled search loop with the compiled interpreter, the Python one otherwise.
+
+    Both make the same candidates from the same generator (see :mod:`.evolve`).
+    """
+    if interpreter.name != "compiled":
+        evaluator = build_evaluator(config, tasks, interpreter, rng)
+        return PythonSearch(build_strategy(config, space), evaluator, rng)
+    from primeval.algorithms.evolve import CompiledSearch
+
+    sc, fc, hc = config.search, config.fec, config.hurdles
+    return CompiledSearch(
+        space.mutator.space,
+        list(space.mutator.types),
+        tasks,
+        rng,
+        strategy=sc.strategy,
+        population=sc.population,
+        tournament=sc.tournament,
+        mutate_prob=config.mutation.prob,
+        remove=sc.remove,
+        initial=config.program.initial,
+        combine_mode=config.fitness.combine,
+        fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
+        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup)
+        if hc.enabled
+        else None,
+        max_cost_ratio=config.fitness.max_cost_ratio,
+    )
+
+
 @dataclass
 class RunSummary:
     solved: bool
     select_fitness: float | None
     final_fitness: float | None
     evaluations: int
+    full_evaluations: int
     elapsed_seconds: float
     experiments: int
     search_fitness: float | None
@@ -208,6 +304,7 @@ def run_experiments(
     best_select = -math.inf
     best_search = -math.inf
     total_evals = 0
+    total_full = 0
     experiment = 0
     solved = False
     stopped = "max_experiments"
@@ -240,15 +337,14 @@ def run_experiments(
             break
         rng = np.random.default_rng(derive_seed(config.seed, "search", experiment))
         tasks = build_tasks(config.tasks, derive_seed(config.seed, "tasks", experiment))
-        evaluator = build_evaluator(config, tasks, interp, rng)
-        strategy = build_strategy(config, space)
+        runner = build_search(config, space, tasks, interp, rng)
         offset_t = time.perf_counter() - t0
         offset_n = total_evals
 
         def on_progress(
             p: SearchProgress,
             exp: int = experiment,
-            st: Strategy[Program] = strategy,
+            run: SearchRunner = runner,
             n0: int = offset_n,
             t0_: float = offset_t,
         ) -> bool:
@@ -258,21 +354,19 @@ def run_experiments(
             record["experiment"] = exp
             folder.append_progress(record)
             rep.progress(exp, p)
-            if config.select.check_during_search and st.best is not None:
-                consider(st.best)
+            best = run.best
+            if config.select.check_during_search and best is not None:
+                consider(best)
             return solved
 
-        search = Search(
-            strategy,
-            evaluator,
-            rng,
+        result = runner.run(
             max_evals=config.search.max_evals,
             time_budget=remaining,
             progress_every_seconds=config.progress_every_seconds,
             on_progress=on_progress,
         )
-        result = search.run()
         total_evals += result.evaluations
+        total_full += runner.full_evaluations
         consider(result.best)
         if solved:
             stopped = "solved"
@@ -301,6 +395,7 @@ def run_experiments(
         select_fitness=best_select,
         final_fitness=final,
         evaluations=total_evals,
+        full_evaluations=total_full,
         elapsed_seconds=round(elapsed, 3),
         experiments=experiment,
         search_fitness=best_search,

@@ -971,6 +971,30 @@ def _protocol_source(specs: list[OpSpec]) -> list[str]:
     return lines
 
 
+EXTENSIONS = ("primeval.algorithms.compiled_search",)
+"""Modules compiled into the generated module after the interpreter, so that their loops call
+its jump table directly. Each lists the functions to copy in ``GENERATED`` (they call
+``run_tasks_with``) and the ones to expose, cached on disk, in ``ENTRIES`` (name: function);
+the rest of its namespace (jitable helpers, constants) is visible to them."""
+
+
+def _extension_source() -> list[str]:
+    lines: list[str] = []
+    for k, name in enumerate(EXTENSIONS):
+        module = importlib.import_module(name)
+        lines += ["", f"import {name} as _x{k}  # noqa: E402"]
+        lines.append(
+            f"globals().update({{n: o for n, o in vars(_x{k}).items() if n not in globals()}})"
+        )
+        for fn in module.GENERATED:
+            lines += ["", "", '@njit(error_model="numpy")', *inspect.getsource(fn).splitlines()]
+        for entry, fn in module.ENTRIES.items():
+            params = ", ".join(inspect.signature(fn).parameters)
+            lines += ["", "", '@njit(cache=True, error_model="numpy")']
+            lines += [f"def {entry}({params}):", f"    return {fn.__name__}({params})"]
+    return lines
+
+
 def generate_source(specs: list[OpSpec] | None = None) -> str:
     """The generated module: kernels, the protocol with its jump table, ``run_tasks``."""
     specs = list(REGISTRY) if specs is None else specs
@@ -986,6 +1010,7 @@ def generate_source(specs: list[OpSpec] | None = None) -> str:
     lines.append(f"_KNOWN = np.zeros({max(s.code for s in specs) + 1}, dtype=np.bool_)")
     lines.append(f"_KNOWN[np.array([{known}])] = True")
     lines += _protocol_source(specs)
+    lines += _extension_source()
     return "\n".join(lines) + "\n" + _ENTRY
 
 
@@ -999,7 +1024,7 @@ def _fingerprint(source: str, specs: list[OpSpec]) -> str:
     """A hash of everything compiled into the generated module."""
     h = hashlib.sha256(source.encode())
     modules = {spec.kernel.__module__ for spec in specs}
-    modules |= {__name__, reference.__name__, "primeval.algorithms.memory"}
+    modules |= {__name__, reference.__name__, "primeval.algorithms.memory", *EXTENSIONS}
     for name in sorted(modules):
         h.update(inspect.getsource(sys.modules[name]).encode())
     versions = (np.__version__, numba.__version__, llvmlite.__version__, sys.version)

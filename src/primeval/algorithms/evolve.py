@@ -1,0 +1,373 @@
+"""An algorithm search run in compiled batches: the fast path of ``primeval search``.
+
+:class:`CompiledSearch` holds the state of a regularized-evolution (or random) search of
+programs as arrays and advances it by calling the compiled loop of
+:mod:`~primeval.algorithms.compiled_search` on a batch of candidates at a time; between
+batches, Python reads the clock, reports progress and checks the best algorithm. It makes
+the same candidates, in the same order, as :class:`~primeval.engine.search.Search` with a
+:class:`~primeval.engine.strategies.RegularizedEvolution` (or ``RandomSearch``) strategy and
+an :class:`~primeval.algorithms.evaluate.AlgorithmEvaluator` on the same generator, for op
+sets without random draws (see the compiled loop's docstring for the one difference).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from primeval.algorithms import compiled_search as cs
+from primeval.algorithms.evaluate import FECSettings, HurdleSettings, two_layer_net_cost
+from primeval.algorithms.interpret.compiled import (
+    _IDLE_RNG,
+    generator_addresses,
+    load_dispatch,
+)
+from primeval.algorithms.interpret.reference import MAX_ABS_ERROR
+from primeval.algorithms.mutate import MutationType, ProgramSpace
+from primeval.algorithms.program import Function, Program
+from primeval.algorithms.tasks.base import TaskSet
+from primeval.engine.genome import Individual
+from primeval.engine.search import SearchProgress, SearchResult
+
+RANDOM_SEARCH_WINDOW = 100  # as RandomSearch's window
+_BLOCK = 32  # uniforms per mutation block, as mutate._Draws
+_DEFAULT_FEC = FECSettings()
+
+
+def mutation_label(code: int) -> str:
+    """The lineage log's mutation code as text (``"alter_param learn"``)."""
+    kind, comp = divmod(int(code), 4)
+    names = [m.value for m in cs.MUTATIONS] + ["initial", "copy", "random"]
+    where = ("setup", "predict", "learn", "")[comp]
+    return f"{names[kind]} {where}".strip()
+
+
+class CompiledSearch:
+    """A search of programs in ``space`` on ``tasks``, advanced in compiled batches."""
+
+    def __init__(
+        self,
+        space: ProgramSpace,
+        types: list[MutationType],
+        tasks: TaskSet,
+        rng: np.random.Generator,
+        *,
+        strategy: str = "evolution",
+        population: int = 1000,
+        tournament: int = 10,
+        mutate_prob: float = 0.9,
+        remove: str = "oldest",
+        initial: str = "random",
+        combine_mode: str = "mean",
+        fec: FECSettings | None = _DEFAULT_FEC,
+        hurdle: HurdleSettings | None = None,
+        max_cost_ratio: float | None = None,
+        max_abs_error: float = MAX_ABS_ERROR,
+    ) -> None:
+        if strategy not in ("evolution", "random"):
+            raise ValueError("strategy must be 'evolution' or 'random'")
+        if remove not in ("oldest", "worst"):
+            raise ValueError("remove must be 'oldest' or 'worst'")
+        if initial not in ("random", "empty"):
+            raise ValueError("initial must be 'random' or 'empty'")
+        if combine_mode not in ("mean", "median"):
+            raise ValueError(f"unknown fitness combination {combine_mode!r}")
+        if population < 1 or tournament < 1:
+            raise ValueError("population and tournament sizes must be positive")
+        if not space.mutable():
+            raise ValueError("no component function has any allowed op")
+        if hurdle is not None and not 0 < hurdle.tasks < len(tasks):
+            raise ValueError("hurdle tasks must be between 1 and the number of tasks - 1")
+        self._dispatch = load_dispatch()
+        self.space = space
+        self.tasks = tasks
+        self.rng = rng  # kept alive: the compiled loop draws from its state by address
+        self.tables = cs.SearchTables.build(space, list(types), tasks.dim)
+        st = tasks.stacked()
+        self._tasks = cs.TaskArrays(
+            st["train_x"], st["train_y"], st["order"], st["valid_x"], st["valid_y"]
+        )
+        size = RANDOM_SEARCH_WINDOW if strategy == "random" else population
+        length = self.tables.row_length
+        n_tasks, dim = len(tasks), tasks.dim
+        self.pop = cs.Population(
+            ops=np.zeros((size, length), dtype=np.int64),
+            args=np.zeros((size, length, 3), dtype=np.int64),
+            data=np.zeros((size, length, 3)),
+            lens=np.zeros((size, 3), dtype=np.int64),
+            fitness=np.full(size, -np.inf),
+            raw=np.full(size, np.nan),
+            ids=np.full(size, -1, dtype=np.int64),
+            parents=np.full(size, -1, dtype=np.int64),
+            order=np.arange(size, dtype=np.int64),
+        )
+        banks = space.banks
+        fec_width = (fec.n_train + fec.n_valid) if fec else 0
+        self._ws = cs.Workspace(
+            ops=np.zeros(length, dtype=np.int64),
+            args=np.zeros((length, 3), dtype=np.int64),
+            data=np.zeros((length, 3)),
+            lens=np.zeros(3, dtype=np.int64),
+            live_ops=np.zeros(length, dtype=np.int64),
+            live_args=np.zeros((length, 3), dtype=np.int64),
+            live_data=np.zeros((length, 3)),
+            live_bounds=np.zeros(4, dtype=np.int64),
+            mask=np.zeros(length, dtype=np.bool_),
+            dce=np.zeros((4, banks.scalars + banks.vectors + banks.matrices), dtype=np.bool_),
+            u=np.zeros(_BLOCK),
+            pos=np.zeros(1, dtype=np.int64),
+            s=np.zeros((n_tasks, banks.scalars)),
+            v=np.zeros((n_tasks, banks.vectors, dim)),
+            m=np.zeros((n_tasks, max(banks.matrices, 1), dim, dim)),
+            fitness=np.zeros(n_tasks),
+            probe=np.zeros((n_tasks, max(fec_width, 1))),
+            no_probe=np.empty((0, 0)),
+            bits=np.zeros(1),
+            value=np.zeros(1),
+        )
+        capacity = fec.cache_size if fec else 1
+        table_size = 1 << max(1, (2 * capacity - 1).bit_length())
+        self._cache = cs.FecCache(
+            keys=np.zeros(capacity, dtype=np.uint64),
+            values=np.zeros(capacity),
+            prev=np.full(capacity, -1, dtype=np.int64),
+            next=np.full(capacity, -1, dtype=np.int64),
+            table=np.full(table_size, -1, dtype=np.int64),
+            state=np.array([0, -1, -1], dtype=np.int64),
+        )
+        window = hurdle.window if hurdle else 1
+        self._hurdle = cs.HurdleState(
+            window=np.zeros(window),
+            finite=np.zeros(window),
+            state=np.zeros(5, dtype=np.int64),
+            params=np.array(
+                [
+                    hurdle.percentile / 100.0 if hurdle else 0.0,
+                    hurdle.warmup if hurdle else 0,
+                    -np.inf,
+                ]
+            ),
+        )
+        self._best = cs.Best(
+            ops=np.zeros(length, dtype=np.int64),
+            args=np.zeros((length, 3), dtype=np.int64),
+            data=np.zeros((length, 3)),
+            lens=np.zeros(3, dtype=np.int64),
+            info=np.zeros(2),
+            ids=np.full(2, -1, dtype=np.int64),
+        )
+        si = np.zeros(cs.N_SETTINGS, dtype=np.int64)
+        si[cs.S_POPULATION] = size
+        si[cs.S_TOURNAMENT] = tournament
+        si[cs.S_RANDOM] = strategy == "random"
+        si[cs.S_WORST] = remove == "worst"
+        si[cs.S_EMPTY] = initial == "empty"
+        si[cs.S_FEC] = fec is not None
+        si[cs.S_FEC_TRAIN] = fec.n_train if fec else 0
+        si[cs.S_FEC_VALID] = fec.n_valid if fec else 0
+        si[cs.S_MEDIAN] = combine_mode == "median"
+        si[cs.S_HURDLE_TASKS] = hurdle.tasks if hurdle else 0
+        si[cs.S_CLASSIFY] = tasks.classification
+        si[cs.S_N_TRAIN] = st["order"].shape[1]
+        si[cs.S_N_VALID] = st["valid_x"].shape[1]
+        self._si = si
+        max_cost = (
+            max_cost_ratio * two_layer_net_cost(dim) if max_cost_ratio is not None else np.inf
+        )
+        self._sf = np.array(
+            [mutate_prob, max_cost, max_abs_error, 10.0 ** (fec.decimals if fec else 0)]
+        )
+        self._ctr = np.zeros(cs.N_COUNTERS, dtype=np.int64)
+        self._rngs = generator_addresses(rng)[None]
+        self._idle = generator_addresses(_IDLE_RNG)[None]
+        self._log_size = 0
+        self.lineage = self._new_log(1)
+        self._best_cache: Individual[Program] | None = None
+        self.strategy_name = strategy
+        self.fec = fec
+        self.hurdle = hurdle
+
+    # --- running -----------------------------------------------------------------------------
+
+    def _new_log(self, n: int) -> cs.Lineage:
+        return cs.Lineage(
+            ids=np.zeros(n, dtype=np.int64),
+            parents=np.zeros(n, dtype=np.int64),
+            mutations=np.zeros(n, dtype=np.int64),
+            fitness=np.zeros(n),
+            flags=np.zeros(n, dtype=np.int64),
+        )
+
+    def step(self, n: int) -> cs.Lineage:
+        """Make, evaluate and place ``n`` candidates; returns their lineage records."""
+        if n <= 0:
+            return self._new_log(0)
+        if n > len(self.lineage.ids):
+            self.lineage = self._new_log(max(n, 2 * len(self.lineage.ids)))
+        self._dispatch.evolve(
+            self._dispatch._KNOWN, self.tables, self._tasks, self.pop, self._ws, self._cache,
+            self._hurdle, self._best, self.lineage, self._si, self._sf, self._ctr, self._rngs,
+            self._idle, n,
+        )  # fmt: skip
+        self._best_cache = None
+        return cs.Lineage(*(a[:n] for a in self.lineage))
+
+    def run(
+        self,
+        max_evals: int | None = None,
+        time_budget: float | None = None,
+        progress_every_seconds: float = 1.0,
+        on_progress: Callable[[SearchProgress], bool | None] | None = None,
+        on_batch: Callable[[cs.Lineage], None] | None = None,
+        batch_seconds: float = 0.05,
+    ) -> SearchResult[Program]:
+        """Like :meth:`primeval.engine.search.Search.run`: until ``max_evals`` candidates,
+        ``time_budget`` seconds, or ``on_progress`` returning True."""
+        if max_evals is None and time_budget is None:
+            raise ValueError("a search needs max_evals or time_budget")
+        t0 = time.perf_counter()
+        last = (0.0, self.evaluations)
+        next_report = progress_every_seconds
+        stopped = "max_evals"
+        batch = 16
+
+        def report() -> bool:
+            nonlocal last
+            now = time.perf_counter() - t0
+            p = self.progress(now, *last)
+            last = (now, self.evaluations)
+            return bool(on_progress(p)) if on_progress else False
+
+        while max_evals is None or self.evaluations < max_evals:
+            n = batch if max_evals is None else min(batch, max_evals - self.evaluations)
+            start = time.perf_counter()
+            log = self.step(n)
+            took = time.perf_counter() - start
+            if on_batch is not None:
+                on_batch(log)
+            # Batches of about batch_seconds: the clock and callbacks are read between them.
+            if took < batch_seconds / 2:
+                batch = min(batch * 2, 1 << 20)
+            elif took > batch_seconds * 2 and batch > 1:
+                batch //= 2
+            now = time.perf_counter() - t0
+            if time_budget is not None and now >= time_budget:
+                stopped = "time_budget"
+                break
+            if now >= next_report:
+                next_report = now + progress_every_seconds
+                if report():
+                    stopped = "callback"
+                    break
+        if stopped != "callback" and report():
+            stopped = "callback"
+        best = self.best
+        assert best is not None
+        return SearchResult(best, self.evaluations, time.perf_counter() - t0, stopped)
+
+    # --- reading the state -------------------------------------------------------------------
+
+    @property
+    def evaluations(self) -> int:
+        return int(self._ctr[cs.C_EVALUATIONS])
+
+    @property
+    def full_evaluations(self) -> int:
+        return int(self._ctr[cs.C_FULL])
+
+    @property
+    def live_instructions(self) -> tuple[int, int, int]:
+        """Live (Setup, Predict, Learn) instructions summed over full evaluations."""
+        c = self._ctr
+        return int(c[cs.C_LIVE_SETUP]), int(c[cs.C_LIVE_PREDICT]), int(c[cs.C_LIVE_LEARN])
+
+    def _program(
+        self, ops: np.ndarray, args: np.ndarray, data: np.ndarray, lens: np.ndarray
+    ) -> Program:
+        fns = []
+        for c in range(3):
+            lo = int(self.tables.offsets[c])
+            hi = lo + int(lens[c])
+            fns.append(Function(ops[lo:hi], args[lo:hi], data[lo:hi]))
+        return Program(fns[0], fns[1], fns[2], self.space.banks)
+
+    @property
+    def best(self) -> Individual[Program] | None:
+        """The fittest candidate seen (the first of equals)."""
+        if self._best.info[1] == 0.0:
+            return None
+        if self._best_cache is None:
+            b = self._best
+            parent = int(b.ids[1])
+            self._best_cache = Individual(
+                int(b.ids[0]),
+                self._program(b.ops, b.args, b.data, b.lens),
+                float(b.info[0]),
+                parent if parent >= 0 else None,
+                "",
+                int(b.ids[0]) + 1,
+            )
+        return self._best_cache
+
+    def members(self) -> list[Individual[Program]]:
+        """The population, oldest first."""
+        size = len(self.pop.order)
+        count = int(self._ctr[cs.C_COUNT])
+        head = int(self._ctr[cs.C_HEAD])
+        out = []
+        for k in range(count):
+            row = int(self.pop.order[(head + k) % size])
+            parent = int(self.pop.parents[row])
+            ident = int(self.pop.ids[row])
+            out.append(
+                Individual(
+                    ident,
+                    self._program(
+                        self.pop.ops[row],
+                        self.pop.args[row],
+                        self.pop.data[row],
+                        self.pop.lens[row],
+                    ),
+                    float(self.pop.raw[row]),
+                    parent if parent >= 0 else None,
+                    "",
+                    ident + 1,
+                )
+            )
+        return out
+
+    def stats(self) -> Mapping[str, float]:
+        """The counters ``AlgorithmEvaluator.stats`` reports, and a few more."""
+        c = self._ctr
+        out: dict[str, float] = {}
+        if self.fec is not None:
+            n = c[cs.C_HITS] + c[cs.C_MISSES]
+            out["fec_hit_rate"] = float(c[cs.C_HITS] / n) if n else 0.0
+            if c[cs.C_BYPASS]:
+                out["fec_bypassed"] = float(c[cs.C_BYPASS])
+        if self.hurdle is not None:
+            passed, failed = self._hurdle.state[3], self._hurdle.state[4]
+            out["hurdle_pass_rate"] = float(passed / (passed + failed)) if passed + failed else 1.0
+        if np.isfinite(self._sf[cs.F_MAX_COST]):
+            out["over_budget"] = float(c[cs.C_OVER_BUDGET])
+        out["full_evaluations"] = float(c[cs.C_FULL])
+        return out
+
+    def progress(self, now: float, t_prev: float = 0.0, n_prev: int = 0) -> SearchProgress:
+        rate = (self.evaluations - n_prev) / (now - t_prev) if now > t_prev else 0.0
+        count = int(self._ctr[cs.C_COUNT])
+        fit = self.pop.fitness[self.pop.order[:count]] if count else np.zeros(0)
+        finite = fit[np.isfinite(fit)]
+        best = self.best
+        best_f = best.fitness if best is not None and math.isfinite(best.fitness) else -math.inf
+        return SearchProgress(
+            evaluations=self.evaluations,
+            elapsed_seconds=now,
+            evals_per_second=rate,
+            best_fitness=best_f,
+            mean_fitness=float(np.mean(finite)) if len(finite) else -math.inf,
+            stats=dict(self.stats()),
+        )

@@ -1,0 +1,315 @@
+"""The compiled search loop against the Python engine it reimplements.
+
+Helpers are checked in plain Python (register_jitable leaves them callable) against the
+modules they port; whole searches are checked compiled, step for step, against
+``Search`` + ``RegularizedEvolution`` / ``RandomSearch`` + ``AlgorithmEvaluator``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from primeval.algorithms import compiled_search as cs
+from primeval.algorithms.dce import live_mask
+from primeval.algorithms.evaluate import AlgorithmEvaluator, FECSettings, HurdleSettings
+from primeval.algorithms.evolve import CompiledSearch, mutation_label
+from primeval.algorithms.genome import AlgorithmSpace
+from primeval.algorithms.interpret.compiled import CompiledInterpreter
+from primeval.algorithms.memory import Banks
+from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
+from primeval.algorithms.ops import REGISTRY
+from primeval.algorithms.program import Component, Function, Program
+from primeval.algorithms.tasks.synthetic import linear_regression_tasks, nonlinear_teacher_tasks
+from primeval.engine.cache import LRUCache
+from primeval.engine.hurdles import RollingPercentileHurdle
+from primeval.engine.search import Search
+from primeval.engine.strategies import RandomSearch, RegularizedEvolution
+
+DEMO_OPS = [
+    "SCALAR_CONST_SET",
+    "VECTOR_INNER_PRODUCT",
+    "SCALAR_DIFF",
+    "SCALAR_PRODUCT",
+    "SCALAR_VECTOR_PRODUCT",
+    "VECTOR_SUM",
+]
+DETERMINISTIC_OPS = [spec.name for spec in REGISTRY if not spec.stochastic]
+
+
+def _rows(space: ProgramSpace, program: Program) -> tuple[np.ndarray, ...]:
+    """A program as a population row of ``space``'s tables."""
+    t = cs.SearchTables.build(space, list(MutationType), 4)
+    length = t.row_length
+    ops = np.zeros(length, dtype=np.int64)
+    args = np.zeros((length, 3), dtype=np.int64)
+    data = np.zeros((length, 3))
+    lens = np.zeros(3, dtype=np.int64)
+    for c, fn in enumerate(program.functions):
+        base = int(t.offsets[c])
+        ops[base : base + len(fn)] = fn.ops
+        args[base : base + len(fn)] = fn.args
+        data[base : base + len(fn)] = fn.data
+        lens[c] = len(fn)
+    return ops, args, data, lens
+
+
+def _program(space: ProgramSpace, rows: tuple[np.ndarray, ...]) -> Program:
+    t = cs.SearchTables.build(space, list(MutationType), 4)
+    ops, args, data, lens = rows
+    fns = []
+    for c in range(3):
+        lo = int(t.offsets[c])
+        fns.append(Function(ops[lo : lo + lens[c]], args[lo : lo + lens[c]], data[lo : lo + lens[c]]))
+    return Program(fns[0], fns[1], fns[2], space.banks)
+
+
+# --- helpers, in plain Python ---------------------------------------------------------------------
+
+
+def test_mutations_equal_the_mutator(all_ops_mutator: Mutator) -> None:
+    """Same generator state in, same program and generator state out, for every type."""
+    space = all_ops_mutator.space
+    t = cs.SearchTables.build(space, list(all_ops_mutator.types), 4)
+    u, pos = np.zeros(32), np.zeros(1, dtype=np.int64)
+    program = all_ops_mutator.random_program(np.random.default_rng(0))
+    seen = set()
+    for seed in range(400):
+        rng_py, rng_cs = np.random.default_rng(seed), np.random.default_rng(seed)
+        want, what = all_ops_mutator.mutate(program, rng_py)
+        rows = [a.copy() for a in _rows(space, program)]
+        code = cs.mutate_into(rng_cs, u, pos, t, *rows)
+        got = _program(space, tuple(rows))
+        assert got == want, (seed, what)
+        assert rng_py.random() == rng_cs.random()
+        assert mutation_label(code).split()[0] == what.split()[0]
+        seen.add(what.split()[0])
+        program = want
+    assert seen == {m.value for m in MutationType}
+
+
+def test_random_programs_equal_the_mutator(all_ops_mutator: Mutator) -> None:
+    space = all_ops_mutator.space
+    t = cs.SearchTables.build(space, list(all_ops_mutator.types), 4)
+    u, pos = np.zeros(32), np.zeros(1, dtype=np.int64)
+    for seed in range(50):
+        want = all_ops_mutator.random_program(np.random.default_rng(seed))
+        rows = [a.copy() for a in _rows(space, Program.empty(space.banks))]
+        cs.random_program_into(np.random.default_rng(seed), u, pos, t, *rows)
+        assert _program(space, tuple(rows)) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_live_mask_equals_dce(seed: int) -> None:
+    space = ProgramSpace.uniform(
+        Banks(4, 3, 2), REGISTRY.names(), (4, 3, 6), (0, 0, 0), (8, 8, 8)
+    )
+    mutator = Mutator(space, list(MutationType))
+    program = mutator.random_program(np.random.default_rng(seed))
+    t = cs.SearchTables.build(space, list(MutationType), 4)
+    ops, args, data, lens = _rows(space, program)
+    mask = np.zeros(t.row_length, dtype=bool)
+    work = np.zeros((4, 9), dtype=bool)
+    draws = cs.live_mask_into(t, ops, args, lens, mask, work)
+    want = live_mask(program)
+    for c in range(3):
+        lo = int(t.offsets[c])
+        np.testing.assert_array_equal(mask[lo : lo + lens[c]], want[c])
+    live_draws = any(
+        (m & np.array([REGISTRY[int(o)].stochastic for o in fn.ops], dtype=bool)).any()
+        for m, fn in zip(want, program.functions, strict=True)
+    )
+    assert draws == live_draws
+
+
+def test_lru_equals_lru_cache() -> None:
+    rng = np.random.default_rng(3)
+    capacity = 37
+    ref: LRUCache[int, float] = LRUCache(capacity)
+    keys = np.zeros(capacity, dtype=np.uint64)
+    values = np.zeros(capacity)
+    prev = np.full(capacity, -1, dtype=np.int64)
+    nxt = np.full(capacity, -1, dtype=np.int64)
+    table = np.full(128, -1, dtype=np.int64)
+    state = np.array([0, -1, -1], dtype=np.int64)
+    out = np.zeros(1)
+    for _ in range(5000):
+        key = int(rng.integers(0, 120)) * 1_000_003  # collide on purpose in the table
+        k = np.uint64(key)
+        hit = cs.lru_get(keys, values, prev, nxt, table, state, k, out)
+        want = ref.get(key)
+        assert hit == (want is not None)
+        if hit:
+            assert out[0] == want
+        else:
+            value = float(rng.random())
+            ref.put(key, value)
+            cs.lru_put(keys, values, prev, nxt, table, state, k, value)
+        assert state[0] == len(ref)
+    # Same contents, same recency order.
+    order, slot = [], state[1]
+    while slot >= 0:
+        order.append(int(keys[slot]))
+        slot = nxt[slot]
+    assert order == list(ref._data)
+
+
+def test_percentile_equals_numpy() -> None:
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 10, 999, 1000):
+        x = rng.normal(size=n) * 10.0 ** rng.integers(-3, 4)
+        for q in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 0.333):
+            assert cs.percentile_linear(x, n, q) == np.percentile(x, 100 * q)
+
+
+def test_hurdle_equals_rolling_percentile_hurdle() -> None:
+    rng = np.random.default_rng(6)
+    ref = RollingPercentileHurdle(70.0, window=50, warmup=10)
+    window, finite = np.zeros(50), np.zeros(50)
+    state = np.zeros(5, dtype=np.int64)
+    params = np.array([0.7, 10, -np.inf])
+    for _ in range(400):
+        score = float(rng.random()) if rng.random() > 0.1 else float("nan")
+        assert cs.hurdle_check(window, finite, state, params, score) == ref.check(score)
+    assert (state[3], state[4]) == (ref.passed, ref.failed)
+
+
+def test_fingerprint_classes_are_rounding_classes() -> None:
+    rng = np.random.default_rng(8)
+    bits = np.zeros(1)
+    np.seterr(over="ignore")  # unsigned wrap-around is the point (numba ignores it too)
+    base = rng.normal(size=(3, 5))
+    base[0, 2] = np.nan
+    h = cs.fingerprint(base, 1e10, bits)
+    assert cs.fingerprint(base + 1e-13, 1e10, bits) == h  # rounds to the same
+    nudged = base.copy()
+    nudged[1, 1] += 1e-9
+    assert cs.fingerprint(nudged, 1e10, bits) != h
+    zeros = np.zeros((1, 2))
+    assert cs.fingerprint(-zeros, 1e10, bits) == cs.fingerprint(zeros, 1e10, bits)
+
+
+# --- whole searches, compiled ----------------------------------------------------------------------
+
+
+def _both(
+    space: ProgramSpace,
+    types: list[MutationType],
+    tasks: Any,
+    steps: int,
+    strategy: str = "evolution",
+    population: int = 40,
+    tournament: int = 5,
+    initial: str = "random",
+    remove: str = "oldest",
+    combine_mode: str = "mean",
+    fec: FECSettings | None = FECSettings(),
+    hurdle: HurdleSettings | None = None,
+    max_cost_ratio: float | None = None,
+    mutate_prob: float = 0.9,
+) -> tuple[Any, Any, CompiledSearch, AlgorithmEvaluator]:
+    mutator = Mutator(space, types)
+    genomes = AlgorithmSpace(mutator, initial)
+    rng = np.random.default_rng(11)
+    evaluator = AlgorithmEvaluator(
+        tasks, CompiledInterpreter(), rng, combine_mode, fec, hurdle, max_cost_ratio
+    )
+    strat: Any = (
+        RandomSearch(genomes)
+        if strategy == "random"
+        else RegularizedEvolution(genomes, population, tournament, mutate_prob, remove)
+    )
+    want = Search(strat, evaluator, rng, max_evals=steps).run()
+    fast = CompiledSearch(
+        space, types, tasks, np.random.default_rng(11), strategy=strategy,
+        population=population, tournament=tournament, mutate_prob=mutate_prob, remove=remove,
+        initial=initial, combine_mode=combine_mode, fec=fec, hurdle=hurdle,
+        max_cost_ratio=max_cost_ratio,
+    )  # fmt: skip
+    got = fast.run(max_evals=steps)
+    return strat, want, fast, evaluator
+
+
+def _assert_same(strat: Any, want: Any, fast: CompiledSearch, got_evals: int) -> None:
+    assert fast.evaluations == want.evaluations == got_evals
+    members, fast_members = strat.members(), fast.members()
+    assert len(members) == len(fast_members)
+    for a, b in zip(members, fast_members, strict=True):
+        assert (a.id, a.parent) == (b.id, b.parent)
+        assert a.genome == b.genome
+        assert a.fitness == b.fitness or (np.isnan(a.fitness) and np.isnan(b.fitness))
+    assert fast.best is not None
+    assert (fast.best.id, fast.best.fitness) == (want.best.id, want.best.fitness)
+    assert fast.best.genome == want.best.genome
+
+
+def test_demo_search_equals_the_python_engine() -> None:
+    space = ProgramSpace.uniform(Banks(4, 3, 1), DEMO_OPS, (10, 2, 8))
+    tasks = linear_regression_tasks(5, 4, 30, 20, seed=2)
+    types = [MutationType.ALTER_PARAM, MutationType.RANDOMIZE_INSTRUCTION,
+             MutationType.RANDOMIZE_FUNCTION]  # fmt: skip
+    strat, want, fast, evaluator = _both(space, types, tasks, 1500)
+    _assert_same(strat, want, fast, 1500)
+    assert fast.full_evaluations == evaluator.full_evaluations
+    assert 0.0 < fast.stats()["fec_hit_rate"] == evaluator.stats()["fec_hit_rate"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"remove": "worst", "combine_mode": "median", "initial": "empty", "mutate_prob": 1.0},
+        {"hurdle": HurdleSettings(tasks=1, percentile=60.0, window=50, warmup=20)},
+        {"max_cost_ratio": 0.5, "fec": None},
+        {"strategy": "random"},
+    ],
+    ids=["worst-median-empty", "hurdles", "cost-cap-no-fec", "random-search"],
+)
+def test_variants_equal_the_python_engine(options: dict[str, Any]) -> None:
+    """Growing programs over every deterministic op, with each optional mechanism."""
+    space = ProgramSpace.uniform(
+        Banks(5, 4, 2), DETERMINISTIC_OPS, (2, 1, 2), (0, 0, 0), (6, 4, 8)
+    )
+    tasks = nonlinear_teacher_tasks(3, 4, 40, 20, seed=4)
+    strat, want, fast, evaluator = _both(space, list(MutationType), tasks, 600, **options)
+    _assert_same(strat, want, fast, 600)
+    assert fast.full_evaluations == evaluator.full_evaluations
+    for key, value in evaluator.stats().items():
+        assert fast.stats()[key] == value
+
+
+def test_stochastic_ops_run_and_bypass_fec() -> None:
+    """Live random draws skip FEC; every member of the population is valid."""
+    space = ProgramSpace.uniform(
+        Banks(4, 3, 2), REGISTRY.names(), (3, 2, 3), (0, 0, 0), (6, 4, 6)
+    )
+    tasks = linear_regression_tasks(3, 4, 30, 20, seed=5)
+    fast = CompiledSearch(space, list(MutationType), tasks, np.random.default_rng(0),
+                          population=30, tournament=4)  # fmt: skip
+    log = fast.step(800)
+    assert fast.stats()["fec_bypassed"] > 0
+    assert np.all((log.flags & cs.FLAG_DRAWS) == 0) or np.any(log.flags & cs.FLAG_DRAWS)
+    for member in fast.members():
+        member.genome.validate()
+        assert 0.0 <= member.fitness <= 1.0
+    assert list(log.ids) == list(range(800))
+
+
+def test_lineage_records_every_candidate() -> None:
+    space = ProgramSpace.uniform(Banks(4, 3, 1), DEMO_OPS, (10, 2, 8))
+    tasks = linear_regression_tasks(3, 4, 20, 10, seed=1)
+    fast = CompiledSearch(space, [MutationType.ALTER_PARAM], tasks, np.random.default_rng(2),
+                          population=20, tournament=3)  # fmt: skip
+    log = fast.step(100)
+    assert list(log.ids) == list(range(100))
+    assert np.all(log.parents[:20] == -1)
+    assert np.all(log.parents[20:] >= 0) and np.all(log.parents[20:] < log.ids[20:])
+    labels = {mutation_label(int(m)) for m in log.mutations}
+    assert "initial" in labels
+    assert labels <= {"initial", "copy", "alter_param setup", "alter_param predict",
+                      "alter_param learn"}  # fmt: skip
+    assert Component.SETUP == 0
