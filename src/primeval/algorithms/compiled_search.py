@@ -10,13 +10,16 @@ compiled evaluation. This module runs the same loop in numba, many candidates pe
   (Real et al., "AutoML-Zero", ICML 2020, Sec. 4.2), progressive hurdles (So et al., "The
   Evolved Transformer", ICML 2019), the compute-cost cap and aging or worst-first removal
   (Real et al., "Regularized Evolution", AAAI 2019) are ported one to one and draw from the
-  same generator in the same order. With a deterministic op set, a compiled search and the
-  Python one started from the same seed make the same candidates and fitnesses, step for
-  step (``tests/test_compiled_search.py`` checks it).
+  same generator in the same order. A compiled search and the Python one started from the
+  same seed make the same candidates and fitnesses, step for step
+  (``tests/test_compiled_search.py`` checks it).
 - **Less work.** Before a candidate runs, dead code (:mod:`~primeval.algorithms.dce`: results
-  that can never reach a prediction) is dropped; the fitness is unchanged. Candidates whose
-  live code draws random numbers skip FEC: their probe would need freshly seeded generators
-  per task, and they are always evaluated in full (the Python evaluator caches them).
+  that can never reach a prediction) is dropped; the fitness is unchanged. (A program whose
+  only random draws are dead is evaluated in full, draws included: they advance the search
+  generator.) FEC probes of programs that draw random numbers use one freshly seeded
+  generator per task, as the reference does: the probe's generators are put back into their
+  seeded state by copying saved bytes over their state (:func:`restore_generators`; checked
+  at start-up, else such candidates skip FEC).
 - **One definition per op.** Op signatures, data fields and costs come from the op registry
   as tables (:class:`SearchTables`); evaluation is the generated interpreter's
   ``run_tasks_with``. :func:`evolve_with` is plain Python here; the generated module of
@@ -30,10 +33,12 @@ slots starting at ``offsets[c]`` (one spare slot for the insertion of a trade).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-from numba.extending import register_jitable
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic, register_jitable
 
 from primeval.algorithms.interpret.compiled import (
     _pairwise_sum,
@@ -453,6 +458,31 @@ def fingerprint(probe, scale, bits):
     return h
 
 
+def _memcopy_typer(typingctx, address, src, n):
+    """Copy ``n`` bytes from the uint8 array ``src`` to the raw ``address``."""
+    if not (isinstance(address, types.Integer) and isinstance(src, types.Array)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        arr = context.make_array(sig.args[1])(context, builder, args[1])
+        byte_ptr = ir.IntType(8).as_pointer()
+        dst = builder.inttoptr(args[0], byte_ptr)
+        count = context.cast(builder, args[2], sig.args[2], types.intp)
+        cgutils.raw_memcpy(builder, dst, builder.bitcast(arr.data, byte_ptr), count, 1)
+        return context.get_dummy_value()
+
+    return types.none(address, src, n), codegen
+
+
+memcopy: Any = intrinsic(_memcopy_typer)
+
+
+def restore_generators(to, frm, lengths):
+    """Put generators back in a saved state (FEC probes draw from freshly seeded ones)."""
+    for k in range(to.shape[0]):
+        memcopy(to[k], frm[k], lengths[k])
+
+
 # LRU state, in ``lru_state``: size, least recently used slot, most recently used slot.
 _SIZE, _OLDEST, _NEWEST = 0, 1, 2
 
@@ -604,7 +634,7 @@ for _fn in (
     _mutate_data, _alter, _shift, random_program_into, empty_program_into, mutate_into,
     _location, _backward, live_mask_into, encode_live, _mix, fingerprint, _lru_find,
     _lru_unlink, _lru_append, lru_get, _lru_delete, lru_put, combine_into,
-    percentile_linear, hurdle_check,
+    percentile_linear, hurdle_check, restore_generators,
 ):  # fmt: skip
     _jit(_fn)
 
@@ -614,8 +644,8 @@ for _fn in (
 # Integer settings (``si``).
 S_POPULATION, S_TOURNAMENT, S_RANDOM, S_WORST, S_EMPTY = 0, 1, 2, 3, 4
 S_FEC, S_FEC_TRAIN, S_FEC_VALID, S_MEDIAN, S_HURDLE_TASKS = 5, 6, 7, 8, 9
-S_CLASSIFY, S_N_TRAIN, S_N_VALID = 10, 11, 12
-N_SETTINGS = 13
+S_CLASSIFY, S_N_TRAIN, S_N_VALID, S_FEC_DRAWS = 10, 11, 12, 13
+N_SETTINGS = 14
 # Float settings (``sf``).
 F_MUTATE_PROB, F_MAX_COST, F_MAX_ABS_ERROR, F_FEC_SCALE = 0, 1, 2, 3
 # Counters (``ctr``).
@@ -682,6 +712,10 @@ class FecCache(NamedTuple):
     next: np.ndarray  # (C,) int64
     table: np.ndarray  # (H,) int64, H a power of two >= 2 C
     state: np.ndarray  # (3,) size, oldest, newest
+    gens: np.ndarray  # (T, 6) addresses of the probe's generators, one per task
+    restore_to: np.ndarray  # (K,) uint64 addresses of their state ...
+    restore_from: np.ndarray  # (K, 32) uint8 ... and the bytes of a fresh one's
+    restore_len: np.ndarray  # (K,) how many bytes
 
 
 class HurdleState(NamedTuple):
@@ -735,7 +769,16 @@ def _clean(f):
     return f if np.isfinite(f) else -np.inf
 
 
-for _loop_helper in (_copy_row, _cost, _clean):
+def _any_draws(t, ops, lens):
+    for c in range(3):
+        base = t.offsets[c]
+        for i in range(base, base + lens[c]):
+            if t.ops[ops[i], STOCHASTIC]:
+                return True
+    return False
+
+
+for _loop_helper in (_copy_row, _cost, _clean, _any_draws):
     _jit(_loop_helper)
 
 
@@ -753,16 +796,20 @@ def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_r
     classify = si[S_CLASSIFY] != 0
     max_abs = sf[F_MAX_ABS_ERROR]
     flags = FLAG_DRAWS if draws else 0
-    use_fec = si[S_FEC] != 0 and not draws
+    use_fec = si[S_FEC] != 0 and (not draws or si[S_FEC_DRAWS] != 0)
     key = np.uint64(0)
-    if si[S_FEC] != 0 and draws:
+    if si[S_FEC] != 0 and not use_fec:
         ctr[C_BYPASS] += 1
     if use_fec:
         ws.probe[:, :] = np.nan
+        probe_rngs = idle_rngs
+        if draws:  # as the reference: each task draws from a freshly seeded generator
+            restore_generators(cache.restore_to, cache.restore_from, cache.restore_len)
+            probe_rngs = cache.gens
         run_tasks_with(
             known, ops, args, data, bounds, ws.s, ws.v, ws.m,
             tasks.train_x, tasks.train_y, tasks.order, tasks.valid_x, tasks.valid_y,
-            classify, si[S_FEC_TRAIN], si[S_FEC_VALID], max_abs, idle_rngs, ws.fitness, ws.probe,
+            classify, si[S_FEC_TRAIN], si[S_FEC_VALID], max_abs, probe_rngs, ws.fitness, ws.probe,
         )  # fmt: skip
         key = fingerprint(ws.probe, sf[F_FEC_SCALE], ws.bits)
         if lru_get(cache.keys, cache.values, cache.prev, cache.next, cache.table, cache.state,
@@ -770,6 +817,15 @@ def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_r
             ctr[C_HITS] += 1
             return ws.value[0], FLAG_FEC_HIT
         ctr[C_MISSES] += 1
+    if not draws and _any_draws(t, ws.ops, ws.lens):
+        # Dead draws still advance the search generator in the reference protocol: keep them.
+        for i in range(ws.mask.shape[0]):
+            ws.mask[i] = True
+        n = encode_live(
+            t, ws.ops, ws.args, ws.data, ws.lens, ws.mask,
+            ws.live_ops, ws.live_args, ws.live_data, ws.live_bounds,
+        )  # fmt: skip
+        ops, args, data = ws.live_ops[:n], ws.live_args[:n], ws.live_data[:n]
     ctr[C_FULL] += 1
     ctr[C_LIVE_SETUP] += bounds[1]
     ctr[C_LIVE_PREDICT] += bounds[2] - bounds[1]

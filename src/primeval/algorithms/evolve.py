@@ -12,6 +12,7 @@ sets without random draws (see the compiled loop's docstring for the one differe
 
 from __future__ import annotations
 
+import ctypes
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +20,12 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from primeval.algorithms import compiled_search as cs
-from primeval.algorithms.evaluate import FECSettings, HurdleSettings, two_layer_net_cost
+from primeval.algorithms.evaluate import (
+    FEC_SEED,
+    FECSettings,
+    HurdleSettings,
+    two_layer_net_cost,
+)
 from primeval.algorithms.interpret.compiled import (
     _IDLE_RNG,
     generator_addresses,
@@ -35,6 +41,56 @@ from primeval.engine.search import SearchProgress, SearchResult
 RANDOM_SEARCH_WINDOW = 100  # as RandomSearch's window
 _BLOCK = 32  # uniforms per mutation block, as mutate._Draws
 _DEFAULT_FEC = FECSettings()
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _probe_generators(
+    n: int,
+) -> tuple[list[np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``n`` generators seeded as FEC probes need them, and how to reseed them in place.
+
+    Reseeding copies the bytes of a PCG64 state saved just after seeding back over the
+    generator's state (numpy's ``pcg64_state`` points to the 128-bit state and increment,
+    then holds the buffered 32-bit draw). The copy is tried here, in Python; if it does not
+    reproduce a fresh generator's draws, the returned tables are empty and programs that draw
+    random numbers skip FEC.
+    """
+    gens = [np.random.default_rng(FEC_SEED) for _ in range(n)]
+    to, frm, lengths = [], [], []
+    try:
+        for g in gens:
+            if not isinstance(g.bit_generator, np.random.PCG64):
+                raise TypeError("not PCG64")
+            state = int(g.bit_generator.ctypes.state_address)
+            pcg = ctypes.c_uint64.from_address(state).value
+            for address, size in ((pcg, 32), (state + 8, 8)):
+                to.append(address)
+                frm.append(
+                    np.frombuffer(ctypes.string_at(address, size).ljust(32, b"\0"), np.uint8)
+                )
+                lengths.append(size)
+        check = np.random.default_rng(FEC_SEED)
+        first = gens[0]
+        first.random(3)
+        first.standard_normal(3)
+        for k in range(2):
+            ctypes.memmove(to[k], frm[k].tobytes(), lengths[k])
+        if not np.array_equal(first.random(5), check.random(5)):
+            raise ValueError("restored state differs")
+        for k in range(2):
+            ctypes.memmove(to[k], frm[k].tobytes(), lengths[k])
+    except (TypeError, ValueError):
+        to, frm, lengths = [], [], []
+    tables = (
+        _frozen(np.array(to, dtype=np.uint64)),
+        _frozen(np.array(frm, dtype=np.uint8).reshape(-1, 32)),
+        _frozen(np.array(lengths, dtype=np.int64)),
+    )
+    return gens, tables
 
 
 def mutation_label(code: int) -> str:
@@ -128,6 +184,8 @@ class CompiledSearch:
             bits=np.zeros(1),
             value=np.zeros(1),
         )
+        gens, restore = _probe_generators(n_tasks)
+        self._probe_gens = gens  # kept alive: the compiled loop draws from them by address
         capacity = fec.cache_size if fec else 1
         table_size = 1 << max(1, (2 * capacity - 1).bit_length())
         self._cache = cs.FecCache(
@@ -137,6 +195,10 @@ class CompiledSearch:
             next=np.full(capacity, -1, dtype=np.int64),
             table=np.full(table_size, -1, dtype=np.int64),
             state=np.array([0, -1, -1], dtype=np.int64),
+            gens=_frozen(np.stack([generator_addresses(g, cache=False) for g in gens])),
+            restore_to=restore[0],
+            restore_from=restore[1],
+            restore_len=restore[2],
         )
         window = hurdle.window if hurdle else 1
         self._hurdle = cs.HurdleState(
@@ -173,6 +235,7 @@ class CompiledSearch:
         si[cs.S_CLASSIFY] = tasks.classification
         si[cs.S_N_TRAIN] = st["order"].shape[1]
         si[cs.S_N_VALID] = st["valid_x"].shape[1]
+        si[cs.S_FEC_DRAWS] = len(restore[0]) > 0
         self._si = si
         max_cost = (
             max_cost_ratio * two_layer_net_cost(dim) if max_cost_ratio is not None else np.inf
