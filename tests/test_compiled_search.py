@@ -38,6 +38,7 @@ DEMO_OPS = [
     "SCALAR_VECTOR_PRODUCT",
     "VECTOR_SUM",
 ]
+DEFAULT_FEC = FECSettings()
 DETERMINISTIC_OPS = [spec.name for spec in REGISTRY if not spec.stochastic]
 
 
@@ -64,7 +65,9 @@ def _program(space: ProgramSpace, rows: tuple[np.ndarray, ...]) -> Program:
     fns = []
     for c in range(3):
         lo = int(t.offsets[c])
-        fns.append(Function(ops[lo : lo + lens[c]], args[lo : lo + lens[c]], data[lo : lo + lens[c]]))
+        fns.append(
+            Function(ops[lo : lo + lens[c]], args[lo : lo + lens[c]], data[lo : lo + lens[c]])
+        )
     return Program(fns[0], fns[1], fns[2], space.banks)
 
 
@@ -106,13 +109,11 @@ def test_random_programs_equal_the_mutator(all_ops_mutator: Mutator) -> None:
 @settings(max_examples=300, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_live_mask_equals_dce(seed: int) -> None:
-    space = ProgramSpace.uniform(
-        Banks(4, 3, 2), REGISTRY.names(), (4, 3, 6), (0, 0, 0), (8, 8, 8)
-    )
+    space = ProgramSpace.uniform(Banks(4, 3, 2), REGISTRY.names(), (4, 3, 6), (0, 0, 0), (8, 8, 8))
     mutator = Mutator(space, list(MutationType))
     program = mutator.random_program(np.random.default_rng(seed))
     t = cs.SearchTables.build(space, list(MutationType), 4)
-    ops, args, data, lens = _rows(space, program)
+    ops, args, _, lens = _rows(space, program)
     mask = np.zeros(t.row_length, dtype=bool)
     work = np.zeros((4, 9), dtype=bool)
     draws = cs.live_mask_into(t, ops, args, lens, mask, work)
@@ -194,7 +195,7 @@ def test_fingerprint_classes_are_rounding_classes() -> None:
     assert cs.fingerprint(-zeros, 1e10, bits) == cs.fingerprint(zeros, 1e10, bits)
 
 
-# --- whole searches, compiled ----------------------------------------------------------------------
+# --- whole searches, compiled ---------------------------------------------------------------
 
 
 def _both(
@@ -208,7 +209,7 @@ def _both(
     initial: str = "random",
     remove: str = "oldest",
     combine_mode: str = "mean",
-    fec: FECSettings | None = FECSettings(),
+    fec: FECSettings | None = DEFAULT_FEC,
     hurdle: HurdleSettings | None = None,
     max_cost_ratio: float | None = None,
     mutate_prob: float = 0.9,
@@ -231,12 +232,12 @@ def _both(
         initial=initial, combine_mode=combine_mode, fec=fec, hurdle=hurdle,
         max_cost_ratio=max_cost_ratio,
     )  # fmt: skip
-    got = fast.run(max_evals=steps)
+    fast.run(max_evals=steps)
     return strat, want, fast, evaluator
 
 
-def _assert_same(strat: Any, want: Any, fast: CompiledSearch, got_evals: int) -> None:
-    assert fast.evaluations == want.evaluations == got_evals
+def _assert_same(strat: Any, want: Any, fast: CompiledSearch, steps: int) -> None:
+    assert fast.evaluations == want.evaluations == steps
     members, fast_members = strat.members(), fast.members()
     assert len(members) == len(fast_members)
     for a, b in zip(members, fast_members, strict=True):
@@ -271,9 +272,7 @@ def test_demo_search_equals_the_python_engine() -> None:
 )
 def test_variants_equal_the_python_engine(options: dict[str, Any]) -> None:
     """Growing programs over every deterministic op, with each optional mechanism."""
-    space = ProgramSpace.uniform(
-        Banks(5, 4, 2), DETERMINISTIC_OPS, (2, 1, 2), (0, 0, 0), (6, 4, 8)
-    )
+    space = ProgramSpace.uniform(Banks(5, 4, 2), DETERMINISTIC_OPS, (2, 1, 2), (0, 0, 0), (6, 4, 8))
     tasks = nonlinear_teacher_tasks(3, 4, 40, 20, seed=4)
     strat, want, fast, evaluator = _both(space, list(MutationType), tasks, 600, **options)
     _assert_same(strat, want, fast, 600)
@@ -286,9 +285,7 @@ def test_variants_equal_the_python_engine(options: dict[str, Any]) -> None:
 def test_search_with_random_draws_equals_the_python_engine(fec: FECSettings | None) -> None:
     """Every op, random draws included: FEC probes reseed one generator per task, and dead
     draws still advance the search generator, as in the Python evaluator."""
-    space = ProgramSpace.uniform(
-        Banks(4, 3, 2), REGISTRY.names(), (3, 2, 3), (0, 0, 0), (6, 4, 6)
-    )
+    space = ProgramSpace.uniform(Banks(4, 3, 2), REGISTRY.names(), (3, 2, 3), (0, 0, 0), (6, 4, 6))
     tasks = linear_regression_tasks(3, 4, 30, 20, seed=5)
     strat, want, fast, evaluator = _both(space, list(MutationType), tasks, 800, fec=fec)
     _assert_same(strat, want, fast, 800)
@@ -310,3 +307,29 @@ def test_lineage_records_every_candidate() -> None:
     assert labels <= {"initial", "copy", "alter_param setup", "alter_param predict",
                       "alter_param learn"}  # fmt: skip
     assert Component.SETUP == 0
+
+
+def test_state_round_trip_continues_exactly() -> None:
+    """A search restored from its state makes the same candidates as one never stopped."""
+    space = ProgramSpace.uniform(Banks(4, 3, 2), REGISTRY.names(), (3, 2, 3), (0, 0, 0), (6, 4, 6))
+    tasks = linear_regression_tasks(3, 4, 30, 20, seed=5)
+
+    def make() -> CompiledSearch:
+        return CompiledSearch(space, list(MutationType), tasks, np.random.default_rng(9),
+                              population=30, tournament=4,
+                              hurdle=HurdleSettings(1, 50.0, 40, 10))  # fmt: skip
+
+    a = make()
+    a.step(300)
+    saved = a.state()
+    log_a = a.step(300)
+    b = make()
+    b.load_state(saved)
+    log_b = b.step(300)
+    for x, y in zip(log_a, log_b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert [m.genome for m in a.members()] == [m.genome for m in b.members()]
+    assert a.stats() == b.stats()
+    with pytest.raises(ValueError, match="does not match"):
+        CompiledSearch(space, list(MutationType), tasks, np.random.default_rng(9),
+                       population=31).load_state(saved)  # fmt: skip

@@ -13,6 +13,7 @@ sets without random draws (see the compiled loop's docstring for the one differe
 from __future__ import annotations
 
 import ctypes
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -330,6 +331,52 @@ class CompiledSearch:
         best = self.best
         assert best is not None
         return SearchResult(best, self.evaluations, time.perf_counter() - t0, stopped)
+
+    # --- checkpoints -------------------------------------------------------------------------
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        named: dict[str, np.ndarray] = {}
+        for prefix, group in (
+            ("pop", self.pop),
+            ("cache", self._cache),
+            ("hurdle", self._hurdle),
+            ("best", self._best),
+        ):
+            for field, array in zip(group._fields, group, strict=True):
+                named[f"{prefix}.{field}"] = array
+        named["counters"] = self._ctr
+        return named
+
+    _FIXED = ("cache.gens", "cache.restore_to", "cache.restore_from", "cache.restore_len")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue this search exactly: copies of the population,
+        FEC cache, hurdle window, best, counters and the generator's state (as JSON)."""
+        out = {k: a.copy() for k, a in self._arrays().items() if k not in self._FIXED}
+        out["rng"] = np.array(json.dumps(self.rng.bit_generator.state))
+        return out
+
+    def load_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Continue from :meth:`state` of a search built with the same arguments; raises
+        ``ValueError`` if the arrays do not fit."""
+        arrays = self._arrays()
+        expected = set(arrays) - set(self._FIXED) | {"rng"}
+        if set(state) != expected:
+            raise ValueError("checkpoint does not match this search (different fields)")
+        for key, target in arrays.items():
+            if key in self._FIXED:
+                continue
+            value = np.asarray(state[key])
+            if value.shape != target.shape or value.dtype != target.dtype:
+                raise ValueError(f"checkpoint does not match this search ({key})")
+        rng_state = json.loads(str(state["rng"]))
+        if rng_state.get("bit_generator") != type(self.rng.bit_generator).__name__:
+            raise ValueError("checkpoint does not match this search (generator)")
+        for key, target in arrays.items():
+            if key not in self._FIXED:
+                target[...] = state[key]
+        self.rng.bit_generator.state = rng_state
+        self._best_cache = None
 
     # --- reading the state -------------------------------------------------------------------
 
