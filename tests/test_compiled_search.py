@@ -333,3 +333,35 @@ def test_state_round_trip_continues_exactly() -> None:
     with pytest.raises(ValueError, match="does not match"):
         CompiledSearch(space, list(MutationType), tasks, np.random.default_rng(9),
                        population=31).load_state(saved)  # fmt: skip
+
+
+def test_migrants_are_evaluated_and_join_the_population() -> None:
+    space = ProgramSpace.uniform(Banks(4, 3, 1), DEMO_OPS, (10, 2, 8))
+    tasks = linear_regression_tasks(3, 4, 20, 10, seed=1)
+    types = [MutationType.ALTER_PARAM, MutationType.RANDOMIZE_INSTRUCTION]
+    a = CompiledSearch(space, types, tasks, np.random.default_rng(1), population=20,
+                       tournament=3)  # fmt: skip
+    b = CompiledSearch(space, types, tasks, np.random.default_rng(2), population=20,
+                       tournament=3)  # fmt: skip
+    a.step(60)
+    b.step(60)
+    travellers = a.emigrants(10, np.random.default_rng(0))
+    assert len(travellers) == 10 and len({p.fingerprint() for p in travellers}) >= 1
+    assert b.immigrate(travellers) == 10
+    saved = b.state()
+    log = b.step(15)
+    assert [mutation_label(int(m)) for m in log.mutations[:10]] == ["migrant"] * 10
+    assert "migrant" not in {mutation_label(int(m)) for m in log.mutations[10:]}
+    newest = [m.genome for m in b.members()[-15:-5]]
+    assert newest == travellers
+    interp = CompiledInterpreter()
+    for program, fitness in zip(travellers, log.fitness[:10], strict=True):
+        want = float(np.mean(interp.fitnesses(program, tasks, np.random.default_rng(0))))
+        assert fitness == pytest.approx(want, abs=1e-12)
+    # A checkpoint taken with migrants waiting resumes with them.
+    c = CompiledSearch(space, types, tasks, np.random.default_rng(2), population=20,
+                       tournament=3)  # fmt: skip
+    c.load_state(saved)
+    np.testing.assert_array_equal(c.step(15).fitness, log.fitness)
+    too_big = Program.empty(space.banks, (11, 2, 8))
+    assert b.immigrate([too_big]) == 0

@@ -65,6 +65,7 @@ M_IDENTITY = MUTATIONS.index(MutationType.IDENTITY)
 M_INITIAL = len(MUTATIONS)  # pseudo-codes for the lineage log
 M_COPY = len(MUTATIONS) + 1
 M_RANDOM = len(MUTATIONS) + 2
+M_MIGRANT = len(MUTATIONS) + 3
 
 # Columns of the op table (one row per op code).
 ARITY, IN1, IN2, OUT, NDATA, INIT0, MUT0, SORTED, STOCHASTIC, PARTIAL, FLOPS = (
@@ -651,7 +652,8 @@ F_MUTATE_PROB, F_MAX_COST, F_MAX_ABS_ERROR, F_FEC_SCALE = 0, 1, 2, 3
 # Counters (``ctr``).
 C_EVALUATIONS, C_FULL, C_HITS, C_MISSES, C_OVER_BUDGET, C_NEXT_ID = 0, 1, 2, 3, 4, 5
 C_COUNT, C_HEAD, C_BYPASS, C_LIVE_SETUP, C_LIVE_PREDICT, C_LIVE_LEARN = 6, 7, 8, 9, 10, 11
-N_COUNTERS = 12
+C_MIGRANTS, C_MIGRANTS_TAKEN = 12, 13
+N_COUNTERS = 14
 # Lineage flags.
 FLAG_FEC_HIT, FLAG_OVER_BUDGET, FLAG_DRAWS = 1, 2, 4
 
@@ -732,6 +734,16 @@ class Best(NamedTuple):
     lens: np.ndarray
     info: np.ndarray  # (2,) float64: fitness as evaluated, and whether there is a best
     ids: np.ndarray  # (2,) int64: id, parent
+
+
+class Migrants(NamedTuple):
+    """Programs from other islands, waiting to be evaluated here and join the population:
+    rows ``C_MIGRANTS_TAKEN:C_MIGRANTS`` are still to come."""
+
+    ops: np.ndarray  # (K, L)
+    args: np.ndarray
+    data: np.ndarray
+    lens: np.ndarray  # (K, 3)
 
 
 class Lineage(NamedTuple):
@@ -863,16 +875,24 @@ def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_r
 
 
 def evolve_with(
-    known, t, tasks, pop, ws, cache, hurdle, best, log, si, sf, ctr, rngs, idle_rngs, steps
-):
+    known, t, tasks, pop, ws, cache, hurdle, best, log, migrants, si, sf, ctr, rngs, idle_rngs,
+    steps,
+):  # fmt: skip
     """``steps`` rounds of ask / evaluate / tell (``RegularizedEvolution`` or
-    ``RandomSearch`` with an ``AlgorithmEvaluator``), drawing from ``rngs[0]``."""
+    ``RandomSearch`` with an ``AlgorithmEvaluator``), drawing from ``rngs[0]``. Waiting
+    migrants are evaluated first, each in place of a new candidate."""
     rng = generator_from(rngs[0])
     size = si[S_POPULATION]
     for step in range(steps):
         count = ctr[C_COUNT]
         parent = -1
-        if si[S_RANDOM] != 0:
+        if ctr[C_MIGRANTS_TAKEN] < ctr[C_MIGRANTS]:
+            k = ctr[C_MIGRANTS_TAKEN]
+            ctr[C_MIGRANTS_TAKEN] = k + 1
+            _copy_row(migrants.ops[k], migrants.args[k], migrants.data[k], migrants.lens[k],
+                      ws.ops, ws.args, ws.data, ws.lens, t)  # fmt: skip
+            mutation = M_MIGRANT * 4 + 3
+        elif si[S_RANDOM] != 0:
             random_program_into(rng, ws.u, ws.pos, t, ws.ops, ws.args, ws.data, ws.lens)
             mutation = M_RANDOM * 4 + 3
         elif count < size:

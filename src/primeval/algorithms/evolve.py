@@ -97,7 +97,7 @@ def _probe_generators(
 def mutation_label(code: int) -> str:
     """The lineage log's mutation code as text (``"alter_param learn"``)."""
     kind, comp = divmod(int(code), 4)
-    names = [m.value for m in cs.MUTATIONS] + ["initial", "copy", "random"]
+    names = [m.value for m in cs.MUTATIONS] + ["initial", "copy", "random", "migrant"]
     where = ("setup", "predict", "learn", "")[comp]
     return f"{names[kind]} {where}".strip()
 
@@ -245,6 +245,7 @@ class CompiledSearch:
             [mutate_prob, max_cost, max_abs_error, 10.0 ** (fec.decimals if fec else 0)]
         )
         self._ctr = np.zeros(cs.N_COUNTERS, dtype=np.int64)
+        self._migrants = self._new_migrants(1)
         self._rngs = generator_addresses(rng)[None]
         self._idle = generator_addresses(_IDLE_RNG)[None]
         self._log_size = 0
@@ -255,6 +256,15 @@ class CompiledSearch:
         self.hurdle = hurdle
 
     # --- running -----------------------------------------------------------------------------
+
+    def _new_migrants(self, n: int) -> cs.Migrants:
+        length = self.tables.row_length
+        return cs.Migrants(
+            ops=np.zeros((n, length), dtype=np.int64),
+            args=np.zeros((n, length, 3), dtype=np.int64),
+            data=np.zeros((n, length, 3)),
+            lens=np.zeros((n, 3), dtype=np.int64),
+        )
 
     def _new_log(self, n: int) -> cs.Lineage:
         return cs.Lineage(
@@ -273,8 +283,8 @@ class CompiledSearch:
             self.lineage = self._new_log(max(n, 2 * len(self.lineage.ids)))
         self._dispatch.evolve(
             self._dispatch._KNOWN, self.tables, self._tasks, self.pop, self._ws, self._cache,
-            self._hurdle, self._best, self.lineage, self._si, self._sf, self._ctr, self._rngs,
-            self._idle, n,
+            self._hurdle, self._best, self.lineage, self._migrants, self._si, self._sf, self._ctr,
+            self._rngs, self._idle, n,
         )  # fmt: skip
         self._best_cache = None
         return cs.Lineage(*(a[:n] for a in self.lineage))
@@ -332,10 +342,54 @@ class CompiledSearch:
         assert best is not None
         return SearchResult(best, self.evaluations, time.perf_counter() - t0, stopped)
 
+    # --- migration ---------------------------------------------------------------------------
+
+    def emigrants(self, n: int, rng: np.random.Generator) -> list[Program]:
+        """Copies of ``n`` members drawn without replacement (all of them if fewer)."""
+        count = int(self._ctr[cs.C_COUNT])
+        size, head = len(self.pop.order), int(self._ctr[cs.C_HEAD])
+        picks = rng.choice(count, size=min(n, count), replace=False) if count else np.zeros(0)
+        rows = [int(self.pop.order[(head + int(k)) % size]) for k in picks]
+        p = self.pop
+        return [self._program(p.ops[r], p.args[r], p.data[r], p.lens[r]) for r in rows]
+
+    def immigrate(self, programs: list[Program]) -> int:
+        """Queue programs from another island: each is evaluated here, in place of the next
+        candidate, and joins the population. Programs that do not fit this search's sizes
+        or memory are skipped; returns how many were queued (any still waiting are kept)."""
+        taken, waiting = int(self._ctr[cs.C_MIGRANTS_TAKEN]), int(self._ctr[cs.C_MIGRANTS])
+        keep = [tuple(a[taken:waiting].copy() for a in self._migrants)]
+        fits = [
+            q
+            for q in programs
+            if q.banks == self.space.banks
+            and all(
+                len(f) <= int(m) for f, m in zip(q.functions, self.tables.max_sizes, strict=True)
+            )
+        ]
+        total = (waiting - taken) + len(fits)
+        migrants = self._new_migrants(max(total, 1))
+        for field, old in zip(migrants, keep[0], strict=True):
+            field[: len(old)] = old
+        for i, q in enumerate(fits, start=waiting - taken):
+            for c, fn in enumerate(q.functions):
+                lo = int(self.tables.offsets[c])
+                migrants.ops[i, lo : lo + len(fn)] = fn.ops
+                migrants.args[i, lo : lo + len(fn)] = fn.args
+                migrants.data[i, lo : lo + len(fn)] = fn.data
+                migrants.lens[i, c] = len(fn)
+        self._migrants = migrants
+        self._ctr[cs.C_MIGRANTS_TAKEN] = 0
+        self._ctr[cs.C_MIGRANTS] = total
+        return len(fits)
+
     # --- checkpoints -------------------------------------------------------------------------
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        named: dict[str, np.ndarray] = {}
+        named: dict[str, np.ndarray] = {
+            f"migrants.{field}": array
+            for field, array in zip(self._migrants._fields, self._migrants, strict=True)
+        }
         for prefix, group in (
             ("pop", self.pop),
             ("cache", self._cache),
@@ -359,6 +413,8 @@ class CompiledSearch:
     def load_state(self, state: Mapping[str, np.ndarray]) -> None:
         """Continue from :meth:`state` of a search built with the same arguments; raises
         ``ValueError`` if the arrays do not fit."""
+        waiting = np.asarray(state.get("migrants.ops", np.zeros((1, 0))))
+        self._migrants = self._new_migrants(max(1, waiting.shape[0]))
         arrays = self._arrays()
         expected = set(arrays) - set(self._FIXED) | {"rng"}
         if set(state) != expected:
