@@ -2,9 +2,10 @@
 
 Programs are drawn over every registered op (the strategy is built from the registry, so a
 new op is covered without touching this file), with NaN- and inf-producing data, on small
-regression and classification tasks. Fitnesses, probes and the generator's state after the
-run must all be identical. The numpy-exact layer the kernels compile against is also checked
-function by function, and the disk cache by a second process.
+regression and classification tasks, one to five at a time (several tasks run in lockstep,
+each stopping on its own). Fitnesses, probes and the generator's state after the run must all
+be identical. The numpy-exact layer the kernels compile against is also checked function by
+function, and the disk cache by a second process.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numba import njit
+from numba.core.errors import TypingError
 
 from primeval.algorithms.interpret import compiled as compiled_module
 from primeval.algorithms.interpret.compiled import (
@@ -65,11 +67,13 @@ def solution(lr: float = 0.01) -> Program:
     )
 
 
-def small_tasks(seed: int, dim: int, classification: bool, epochs: int) -> TaskSet:
-    """Two tasks of 12 train / 6 valid examples from a random linear teacher."""
+def small_tasks(
+    seed: int, dim: int, classification: bool, epochs: int, n_tasks: int = 2
+) -> TaskSet:
+    """Tasks (two by default) of 12 train / 6 valid examples from random linear teachers."""
     rng = np.random.default_rng(seed)
     tasks = []
-    for _ in range(2):
+    for _ in range(n_tasks):
         x = rng.standard_normal((18, dim))
         y = x @ rng.standard_normal(dim)
         if classification:
@@ -128,6 +132,7 @@ def task_sets(draw: st.DrawFn) -> TaskSet:
         draw(st.sampled_from([2, 4])),
         draw(st.booleans()),
         draw(st.sampled_from([1, 2])),
+        draw(st.sampled_from([1, 2, 5])),
     )
 
 
@@ -246,6 +251,75 @@ def test_unknown_op_raises_like_the_reference(compiled: CompiledInterpreter) -> 
         compiled.fitnesses(program, tasks, np.random.default_rng(0))
 
 
+def test_addresses_out_of_range_raise_like_the_reference(compiled: CompiledInterpreter) -> None:
+    """The reference raises IndexError reading or writing past a bank; the compiled
+    interpreter refuses such a program before running it."""
+    tasks = small_tasks(0, 2, False, 1)
+    for setup, predict, learn in (
+        (fn(("SCALAR_SUM", 0, 4, 2, [])), fn(), fn()),  # s4 of 4 scalars
+        (fn(), fn(("VECTOR_SUM", 0, 1, 3, [])), fn()),  # writes v3 of 3 vectors
+        (fn(), fn(), fn(("MATRIX_TRANSPOSE", 1, 0, 0, []))),  # m1 of 1 matrix
+    ):
+        program = Program(setup, predict, learn, BANKS)
+        with pytest.raises(IndexError):
+            REFERENCE.fitnesses(program, tasks, np.random.default_rng(0))
+        with pytest.raises(IndexError, match="out of range"):
+            compiled.fitnesses(program, tasks, np.random.default_rng(0))
+        with pytest.raises(IndexError, match="out of range"):
+            compiled.probe(program, tasks, 3, 2, seed=0)
+
+
+def test_predict_writing_the_features(compiled: CompiledInterpreter) -> None:
+    """Learn sees the features again, not what Predict wrote over them (valid programs never
+    write v0; the compiled interpreter then skips loading them twice)."""
+    program = Program(
+        fn(("VECTOR_CONST_SET", 0, 0, 1, [0.3, 0.2])),
+        fn(("VECTOR_SUM", 0, 1, 0, []), ("VECTOR_INNER_PRODUCT", 0, 1, 1, [])),
+        fn(("SCALAR_VECTOR_PRODUCT", 0, 0, 2, []), ("VECTOR_SUM", 1, 2, 1, [])),
+        BANKS,
+    )
+    for classification in (False, True):
+        tasks = small_tasks(8, 4, classification, 2, n_tasks=5)
+        want = REFERENCE.fitnesses(program, tasks, np.random.default_rng(0))
+        np.testing.assert_array_equal(
+            compiled.fitnesses(program, tasks, np.random.default_rng(0)), want
+        )
+        np.testing.assert_array_equal(
+            compiled.probe(program, tasks, 9, 4, seed=0), REFERENCE.probe(program, tasks, 9, 4, 0)
+        )
+
+
+def test_python_lockstep_equals_reference() -> None:
+    """The lockstep protocol's source, run as plain Python, is the reference's protocol."""
+    writes_v0 = Program(
+        fn(),
+        fn(("VECTOR_SUM", 0, 1, 0, []), ("VECTOR_INNER_PRODUCT", 0, 0, 1, [])),
+        fn(("SCALAR_VECTOR_PRODUCT", 0, 0, 1, [])),
+        BANKS,
+    )
+    for program, tasks, reload in (
+        (solution(), small_tasks(5, 4, False, 2, n_tasks=4), False),
+        (solution(0.5), small_tasks(6, 2, True, 2, n_tasks=3), False),
+        (solution(5.0), small_tasks(7, 4, False, 2, n_tasks=4), False),  # diverges
+        (writes_v0, small_tasks(9, 4, False, 2, n_tasks=3), True),
+    ):
+        n = len(tasks)
+        stacked = tasks.stacked()
+        ops, args, data, bounds = program.encode()
+        s, v, m = (np.stack([bank] * n) for bank in program.banks.zeros(tasks.dim))
+        got, errors = np.empty(n), np.full((n, 20), np.nan)
+        with np.errstate(all="ignore"):
+            compiled_module._run_lockstep(
+                ops, args, data, bounds, s, v, m, stacked["train_x"], stacked["train_y"],
+                stacked["order"], stacked["valid_x"], stacked["valid_y"], tasks.classification,
+                14, 6, 100.0, got, errors, True, reload, np.empty((3, n), dtype=np.uint64),
+                np.empty((2, n)),
+            )  # fmt: skip
+        want = REFERENCE.fitnesses(program, tasks, np.random.default_rng(0), 14, 6)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(errors, REFERENCE.probe(program, tasks, 14, 6, 0))
+
+
 def test_python_protocol_equals_reference() -> None:
     """The protocol's source, run as plain Python, is the reference's protocol."""
     for program, tasks in (
@@ -304,52 +378,132 @@ def test_exact_ufuncs_are_numpys(name: str) -> None:
 
 @njit(error_model="numpy")
 def _scalar_results(a: np.ndarray, b: np.ndarray) -> Any:
+    x, y = a[0], b[0]
     return (
         NUMPY_EXACT.sum(a),
         NUMPY_EXACT.mean(a),
-        NUMPY_EXACT.sum(a[0]),
-        NUMPY_EXACT.mean(a[0]),
-        NUMPY_EXACT.dot(a[0], b[0]),
+        NUMPY_EXACT.sum(x),
+        NUMPY_EXACT.mean(x),
+        NUMPY_EXACT.sum(NUMPY_EXACT.multiply(x, y)),
+        NUMPY_EXACT.sum(NUMPY_EXACT.multiply(a, b)),
         NUMPY_EXACT.maximum(a[0, 0], b[0, 0]),
         NUMPY_EXACT.minimum(a[0, 0], b[0, 0]),
+        NUMPY_EXACT.abs(a[0, 0]),
+        NUMPY_EXACT.sqrt(a[0, 0]),
+        NUMPY_EXACT.divide(a[0, 0], b[0, 0]),
     )
 
 
 @njit(error_model="numpy")
 def _array_results(a: np.ndarray, b: np.ndarray) -> Any:
-    out = np.empty_like(a)
-    NUMPY_EXACT.maximum(a, b, out)
+    n = a.shape[0]
+    x, y = a[0], b[0]
+    into = [np.empty_like(a) for _ in range(9)]
+    NUMPY_EXACT.maximum(a, b, out=into[0])
+    NUMPY_EXACT.add(a, b, into[1])
+    NUMPY_EXACT.subtract(a, b[-1, -1], into[2])
+    NUMPY_EXACT.divide(1.0, a, into[3])
+    NUMPY_EXACT.sqrt(a, into[4])
+    NUMPY_EXACT.sum(NUMPY_EXACT.multiply(a[:, None, :], b.T, order="C"), axis=2, out=into[5])
+    NUMPY_EXACT.outer(x, y, into[6])
+    NUMPY_EXACT.copyto(into[7], y[:, None])
+    NUMPY_EXACT.copyto(into[8], b.T)
+    rows = [np.empty(n) for _ in range(6)]
+    NUMPY_EXACT.multiply(x, a[-1, -1], rows[0])
+    NUMPY_EXACT.abs(y, rows[1])
+    NUMPY_EXACT.sum(NUMPY_EXACT.multiply(a, y), axis=1, out=rows[2])
+    NUMPY_EXACT.sum(NUMPY_EXACT.multiply(a, a), axis=0, out=rows[3])
+    NUMPY_EXACT.sum(a, axis=1, out=rows[4])
+    NUMPY_EXACT.sum(a, axis=-2, out=rows[5])
     return (
-        out,
-        NUMPY_EXACT.minimum(a, b),
-        NUMPY_EXACT.sum(a, axis=0),
-        NUMPY_EXACT.sum(a, axis=1),
-        NUMPY_EXACT.dot(a, b[0]),
-        NUMPY_EXACT.dot(a, b),
-    )
+        into, rows, NUMPY_EXACT.minimum(a, b), NUMPY_EXACT.sum(a, axis=0),
+        NUMPY_EXACT.sum(a, axis=1), NUMPY_EXACT.outer(x, y),
+    )  # fmt: skip
+
+
+def _numpy_array_results(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    x, y = a[0], b[0]
+    return (
+        np.maximum(a, b), a + b, a - b[-1, -1], 1.0 / a, np.sqrt(a),
+        np.sum(np.multiply(a[:, None, :], b.T, order="C"), axis=2), np.outer(x, y),
+        np.repeat(y[:, None], len(y), axis=1), b.T, x * a[-1, -1], np.abs(y),
+        np.sum(a * y, axis=1), np.sum(a * a, axis=0), np.sum(a, axis=1), np.sum(a, axis=0),
+        np.minimum(a, b), np.sum(a, axis=0), np.sum(a, axis=1), np.outer(x, y),
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("dim", [1, 2, 3, 4, 7, 8, 9, 16, 33])
 def test_exact_reductions_and_products_are_numpys(dim: int) -> None:
+    """The stand-ins compute what numpy computes, sums of products included (numpy's sum of
+    its product array: pairwise over the last axis, in order down the others)."""
     rng = np.random.default_rng(dim)
     for trial in range(200):
         a = rng.standard_normal((dim, dim)) * np.exp(rng.standard_normal((dim, dim)) * 3)
         b = rng.standard_normal((dim, dim))
         if trial % 2:
             a, b = _with_specials(a, rng), _with_specials(b, rng)
+        if trial % 7 == 3:  # signed zeros only: the sign of a zero sum tells the order
+            a, b = rng.choice([0.0, -0.0], a.shape), rng.choice([0.0, -0.0, 1.0], b.shape)
         with np.errstate(all="ignore"):
+            x, y = a[0], b[0]
             scalars = (
-                np.sum(a), np.mean(a), np.sum(a[0]), np.mean(a[0]), np.dot(a[0], b[0]),
-                np.maximum(a[0, 0], b[0, 0]), np.minimum(a[0, 0], b[0, 0]),
-            )  # fmt: skip
-            arrays = (
-                np.maximum(a, b), np.minimum(a, b), np.sum(a, axis=0), np.sum(a, axis=1),
-                np.dot(a, b[0]), np.dot(a, b),
+                np.sum(a), np.mean(a), np.sum(x), np.mean(x), np.sum(x * y), np.sum(a * b),
+                np.maximum(a[0, 0], b[0, 0]), np.minimum(a[0, 0], b[0, 0]), np.abs(a[0, 0]),
+                np.sqrt(a[0, 0]), a[0, 0] / b[0, 0],
             )  # fmt: skip
             for got, want in zip(_scalar_results(a, b), scalars, strict=True):
                 assert _same(got, want), (trial, got, want)
-            for got, want in zip(_array_results(a, b), arrays, strict=True):
-                assert _same(got, want), (trial, got, want)
+            into, rows, *rest = _array_results(a, b)
+            for k, (got, want) in enumerate(
+                zip([*into, *rows, *rest], _numpy_array_results(a, b), strict=True)
+            ):
+                assert _same(got, want), (trial, k, got, want)
+
+
+@njit(error_model="numpy")
+def _in_place(m: np.ndarray, v: np.ndarray) -> None:
+    NUMPY_EXACT.copyto(m[0], m[0].T)
+    NUMPY_EXACT.sum(NUMPY_EXACT.multiply(m[1], v[0]), axis=1, out=v[0])
+    NUMPY_EXACT.sum(NUMPY_EXACT.multiply(m[2][:, None, :], m[2].T, order="C"), axis=2, out=m[2])
+    NUMPY_EXACT.minimum(v[1], v[2], out=v[1])
+    NUMPY_EXACT.copyto(m[3], v[1])
+    NUMPY_EXACT.multiply(m[3], m[3], m[3])
+
+
+@pytest.mark.parametrize("dim", [1, 2, 4, 5, 16, 17])
+def test_exact_stand_ins_with_the_output_an_input(dim: int) -> None:
+    """An output that is an input: numpy copies (or computes a product array) first."""
+    rng = np.random.default_rng(dim)
+    m, v = rng.standard_normal((4, dim, dim)), rng.standard_normal((3, dim))
+    want_m, want_v = m.copy(), v.copy()
+    want_m[0] = want_m[0].T.copy()
+    want_v[0] = np.sum(want_m[1] * want_v[0], axis=1)
+    want_m[2] = np.sum(np.multiply(want_m[2][:, None, :], want_m[2].T, order="C"), axis=2)
+    want_v[1] = np.minimum(want_v[1], want_v[2])
+    want_m[3] = want_v[1]
+    want_m[3] = want_m[3] * want_m[3]
+    _in_place(m, v)
+    assert _same(m, want_m) and _same(v, want_v)
+
+
+def test_partial_overlap_is_refused_when_compiled() -> None:
+    @njit(error_model="numpy")
+    def shifted(x: np.ndarray) -> None:
+        NUMPY_EXACT.add(x[1:], x[1:], x[:-1])
+
+    with pytest.raises(ValueError, match="overlaps"):
+        shifted(np.ones(5))
+
+
+def test_dot_is_refused_when_compiled() -> None:
+    """numpy's dot is its BLAS's, whose summation order depends on the CPU."""
+
+    @njit(error_model="numpy")
+    def dot(x: np.ndarray) -> Any:
+        return NUMPY_EXACT.dot(x, x)
+
+    with pytest.raises(TypingError, match="BLAS"):
+        dot(np.ones(3))
 
 
 @njit(error_model="numpy")

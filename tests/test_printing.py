@@ -61,7 +61,7 @@ def test_sgd_baseline_listing_reads_like_the_reference() -> None:
         "def Setup():\n"
         "  s2 = 0.001\n"
         "def Predict():\n"
-        "  s1 = np.dot(v0, v1)\n"
+        "  s1 = np.sum(v0 * v1)\n"
         "def Learn():\n"
         "  s3 = s0 - s1\n"
         "  s3 = s3 * s2\n"

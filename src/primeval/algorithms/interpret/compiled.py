@@ -1,43 +1,65 @@
 """The compiled interpreter: the reference protocol in one numba call per program.
 
-It gives the answers of :mod:`~primeval.algorithms.interpret.reference`, bit for bit, about
-100 times faster. The protocol is AutoML-Zero's (Real et al., "AutoML-Zero: Evolving Machine
-Learning Algorithms From Scratch", ICML 2020, Sec. 4 and the reference ``Executor``); the
-reference module's docstring lists its steps.
+It gives the answers of :mod:`~primeval.algorithms.interpret.reference`, bit for bit, a few
+hundred times faster. The protocol is AutoML-Zero's (Real et al., "AutoML-Zero: Evolving
+Machine Learning Algorithms From Scratch", ICML 2020, Sec. 4 and the reference ``Executor``);
+the reference module's docstring lists its steps.
 
 Design:
 
 - **Dispatch generated from the registry.** Each op is defined once, as a kernel in
   :mod:`~primeval.algorithms.ops`. :func:`generate_source` writes a module that compiles
-  every registered kernel and the protocol (:func:`_run_task`, :func:`run_tasks_with`, plain
-  Python here), with the protocol's single ``_exec(...)`` line expanded into an ``if/elif``
-  chain over op codes calling the kernels (LLVM makes the chain a jump table). One call of
-  the generated ``run_tasks`` evaluates a program on every task, epoch and example.
+  every registered kernel and the protocol (:func:`_run_task`, :func:`_run_lockstep`,
+  :func:`run_tasks_with`, plain Python here), with the protocol's single ``_exec(...)`` and
+  ``_exec_tasks(...)`` lines expanded into ``if/elif`` chains over op codes calling the
+  kernels (LLVM makes a chain a jump table). One call of the generated ``run_tasks_with``
+  evaluates a program on every task, epoch and example.
+- **Tasks in lockstep.** All tasks of a set have as many examples and epochs, so a program
+  that draws no random numbers runs on all of them at once (:func:`_run_lockstep`): each
+  instruction is decoded and dispatched once, and its branch of the jump table applies the
+  kernel to every task still running. A program that draws runs task after task
+  (:func:`_run_task`), so that the draws come in the reference's order.
 - **Disk cache.** The generated source goes to ``$PRIMEVAL_CACHE_DIR`` (default
   ``~/.cache/primeval/numba``) under a name hashing it, every kernel module, this module and
   the numpy / numba / Python versions, and is imported from there so that numba's
   ``cache=True`` works (numba cannot cache code built with ``exec``): a second process loads
-  machine code instead of compiling. Nothing compiles at import; the first evaluation does.
+  machine code instead of compiling. Nothing compiles at import; the first evaluation does
+  (about a minute, cold).
 - **Bit-identical to the reference.** numba reimplements numpy, not always the way numpy
   computes. numpy evaluates ``exp``, ``log``, ``tan``, ``arcsin``, ``arccos`` and ``arctan``
   with its own SIMD code (AVX-512, SVML), which differs from the C library's in the last bit
   for a few percent of inputs; it sums with pairwise summation; its ``maximum``/``minimum``
-  return the second argument when both are zeros of either sign; its ``dot`` of vectors is
-  ``0.0 + cblas_ddot`` from the BLAS it ships. The kernels are therefore compiled against
-  :data:`NUMPY_EXACT`, the ``numpy`` namespace with those functions replaced: the
-  transcendental functions call numpy's own float64 ufunc loop and ``dot`` numpy's own
-  ``cblas_ddot`` (their addresses are linked under fixed symbol names, so cached code stays
-  valid in a new process), and ``sum``/``mean``/``maximum``/``minimum`` follow numpy's
-  algorithms. Random draws go through the caller's generator, as in numpy.
-- **Speed.** The generator is passed as its bit generator's addresses (numba's unboxing of a
-  ``Generator`` costs about 7 us per call); arrays are borrowed without reference counting;
-  the jump table is expanded once, so Setup, Predict and Learn all run at the same place.
+  return the second argument when both are zeros of either sign. The kernels are therefore
+  compiled against :data:`NUMPY_EXACT`, the ``numpy`` namespace with those functions
+  replaced: the transcendental functions call numpy's own float64 ufunc loop (its address
+  linked under a fixed symbol name, so cached code stays valid in a new process), and
+  ``sum``/``mean``/``maximum``/``minimum`` follow numpy's algorithms. Products are never
+  numpy's ``dot`` (the BLAS it ships sums in an order that depends on the CPU): the ops
+  define them as numpy's sum of the elementwise products, and ``NUMPY_EXACT.dot`` refuses
+  to compile. Random draws go through the caller's generator, as in numpy.
+- **Speed.** Most of an instruction's cost was overhead around a few flops on vectors of 4:
+  numba's ufunc machinery (broadcasting, a fresh array per temporary, BLAS for a 4-element
+  dot product), a function call per kernel, and reference counting of every array view.
+  Now: the ``NUMPY_EXACT`` stand-ins are plain loops that allocate nothing (a product that is
+  only summed is never built; loops over 4 elements are written out); the kernels of
+  scalar and vector ops are inlined by LLVM (numba's ``forceinline``) into the jump tables'
+  branches, matrix ops are called (inlining them all costs compile time for little);
+  kernels and the lockstep protocol are compiled without numba's runtime (``_nrt=False``:
+  no reference counting; its few allocations are passed in); addresses, tasks and examples
+  are indexed with unsigned integers (numba then emits no handling of negative indices);
+  the generator is passed as its bit generator's addresses (numba's unboxing of a
+  ``Generator`` costs about 7 us per call); arrays are borrowed without reference counting.
+  On the demo (F = 4, 10 tasks of 100 + 100 examples) a scalar instruction costs about 1 ns
+  per task, a vector one about 2.5 ns, a matrix one 10-40 ns (a call per task); the
+  protocol's bookkeeping (loading an example, checking an error) about 3.5 ns per task and
+  example; a call from Python about 3.5 us.
 
 ``tests/test_compiled.py`` checks equality with the reference on random programs over all ops.
 """
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import hashlib
 import importlib
@@ -50,7 +72,7 @@ import threading
 import types as pytypes
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import llvmlite
 import llvmlite.binding as llvm_binding
@@ -64,33 +86,46 @@ from numba.extending import intrinsic, overload, register_jitable
 
 from primeval.algorithms.interpret import reference
 from primeval.algorithms.interpret.reference import MAX_ABS_ERROR
-from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION
-from primeval.algorithms.ops import REGISTRY, OpSpec
+from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION, Banks
+from primeval.algorithms.ops import REGISTRY, Cost, Kind, OpSpec
 from primeval.algorithms.program import Program
 from primeval.algorithms.tasks.base import Task, TaskSet
 
-# Kernels are compiled as separate functions, which LLVM may still inline. numba's own
-# inlining ("always") compiles a little faster (34 s instead of 37 s, cold) but counts
-# references to the kernel's array arguments on every call: 10-20% fewer evaluations/s.
-KERNEL_INLINE: Literal["never", "always"] = "never"
 _TWO_OVER_PI = 2.0 / np.pi  # the reference's constant, computed the same way
 
 _cg: Any = cgutils  # llvmlite / numba code generation helpers are untyped
 _borrowed: Any = impl_ret_borrowed
 
 
-def _jitable(*fns: Callable[..., Any]) -> None:
+# Compiled helpers are only ever called from compiled code: no Python or C entry points to build.
+_NO_WRAPPERS = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+def _jitable(*fns: Callable[..., Any], inline: bool = False, nrt: bool | None = None) -> None:
     """Make plain functions callable from compiled code (compiled with numpy's error model).
 
-    Helpers stay separate functions (LLVM may inline them): numba-level inlining counts
-    references to array arguments and, for these helpers, doubled the first compilation.
+    With ``inline`` the compiled function is marked ``alwaysinline`` for LLVM (numba's
+    ``forceinline``). Otherwise LLVM hardly ever inlines a numba function into another: each
+    is optimized on its own first, loops unrolled and vectorized, and then costs too much. A
+    call with array arguments costs a few nanoseconds, more than the arithmetic on a vector
+    of 4, and counts references to the arrays. (numba's own inlining, ``inline="always"``,
+    copies untyped code and types it again at every call site: minutes of compilation.)
     """
+    options: dict[str, Any] = {"error_model": "numpy", "forceinline": inline, **_NO_WRAPPERS}
+    if nrt is not None:
+        options["_nrt"] = nrt
     for fn in fns:
-        register_jitable(error_model="numpy")(fn)
+        register_jitable(**options)(fn)
 
 
-def _overload(stub: Callable[..., Any], typer: Callable[..., Any]) -> None:
-    overload(stub, jit_options={"error_model": "numpy"})(typer)
+def _overload(
+    stub: Callable[..., Any], typer: Callable[..., Any], strict: bool = True, inline: bool = False
+) -> None:
+    """Compile calls of ``stub`` with what ``typer`` returns for the argument types (inlined
+    if ``inline``, see :func:`_jitable`). Not ``strict``: the implementations may be lambdas,
+    whose arguments have no annotations."""
+    options: Any = {"error_model": "numpy", "forceinline": inline, **_NO_WRAPPERS}
+    overload(stub, jit_options=options, strict=strict)(typer)
 
 
 def _is_none(t: Any) -> bool:
@@ -136,23 +171,11 @@ def _float64_loop(ufunc: np.ufunc) -> tuple[int, int]:
     raise RuntimeError(f"np.{ufunc.__name__} has no float64 loop")
 
 
-def _numpy_ddot() -> tuple[int, int] | None:
-    """Address and integer width of the ``cblas_ddot`` numpy calls, if it can be found."""
-    lib = ctypes.CDLL(importlib.import_module("numpy._core._multiarray_umath").__file__)
-    for name, bits in (("scipy_cblas_ddot64_", 64), ("scipy_cblas_ddot", 32)):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            return int(ctypes.cast(fn, ctypes.c_void_p).value or 0), bits
-    return None
-
-
 def _loop_symbol(name: str) -> str:
     return f"primeval_numpy_{name}_float64"
 
 
 _LOOPS = {name: _float64_loop(getattr(np, name)) for name in EXACT_UFUNCS}
-_DDOT = _numpy_ddot()
-_DDOT_SYMBOL = "primeval_numpy_cblas_ddot"
 
 # Compiled code (fresh or from the disk cache) calls these by name; the addresses are this
 # process's.
@@ -160,8 +183,6 @@ for _name, (_loop, _data) in _LOOPS.items():
     llvm_binding.add_symbol(_loop_symbol(_name), _loop)
     if _data:
         llvm_binding.add_symbol(_loop_symbol(_name) + "_data", _data)
-if _DDOT is not None:
-    llvm_binding.add_symbol(_DDOT_SYMBOL, _DDOT[0])
 
 
 def _loop_caller(name: str) -> Any:
@@ -234,80 +255,8 @@ def _exact_unary(name: str) -> Callable[[Any], Any]:
             return elementwise
         return None
 
-    _overload(stub, typer)
+    _overload(stub, typer, inline=True)
     return stub
-
-
-def _ddot_typer(typingctx: Any, x: Any, y: Any) -> Any:
-    """``cblas_ddot(n, x, 1, y, 1)`` for two contiguous float64 vectors, ``n = len(x)``."""
-    assert _DDOT is not None
-    bits = _DDOT[1]
-
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        xs = context.make_array(sig.args[0])(context, builder, args[0])
-        ys = context.make_array(sig.args[1])(context, builder, args[1])
-        blas_int = ir.IntType(bits)
-        double_ptr = ir.DoubleType().as_pointer()
-        fnty = ir.FunctionType(
-            ir.DoubleType(), [blas_int, double_ptr, blas_int, double_ptr, blas_int]
-        )
-        ddot = _cg.get_or_insert_function(builder.module, fnty, _DDOT_SYMBOL)
-        n = _cg.unpack_tuple(builder, xs.shape)[0]
-        if bits != 64:
-            n = builder.trunc(n, blas_int)
-        x_ptr = builder.bitcast(xs.data, double_ptr)
-        y_ptr = builder.bitcast(ys.data, double_ptr)
-        return builder.call(ddot, [n, x_ptr, blas_int(1), y_ptr, blas_int(1)])
-
-    return types.float64(x, y), codegen
-
-
-_cblas_ddot: Any = intrinsic(_ddot_typer)
-_vector_dot: Any = _cblas_ddot if _DDOT is not None else np.dot  # numba's: the same routine
-
-
-def _exact_dot(a: Any, b: Any) -> Any:
-    return np.dot(a, b)
-
-
-def _dot_typer(a: Any, b: Any) -> Any:
-    """numpy's ``dot`` (``cblas_matrixproduct``) of float64 vectors and matrices.
-
-    Vectors: numpy's ``DOUBLE_dot``, ``0.0 + cblas_ddot``. A one-element operand is a scalar
-    to numpy: the result is a plain product. Otherwise numba's ``dot``, which calls the same
-    BLAS routines (gemv, gemm) as numpy.
-    """
-
-    def is_float(t: Any) -> bool:
-        return isinstance(t, types.Array) and t.dtype == types.float64 and t.ndim in (1, 2)
-
-    if not (is_float(a) and is_float(b)):
-
-        def passthrough(a: Any, b: Any) -> Any:
-            return np.dot(a, b)
-
-        return passthrough
-    if a.ndim == b.ndim == 1 and a.layout == b.layout == "C":
-
-        def vectors(a: Any, b: Any) -> Any:
-            if a.size != b.size:
-                raise ValueError("shapes not aligned")
-            if a.size <= 1:
-                return a[0] * b[0] if a.size == 1 else 0.0
-            return 0.0 + _vector_dot(a, b)
-
-        return vectors
-
-    def general(a: Any, b: Any) -> Any:
-        res = np.dot(a, b)
-        if a.size == 1 and b.size == 1:
-            res.ravel()[0] = a.ravel()[0] * b.ravel()[0]
-        return res
-
-    return general
-
-
-_overload(_exact_dot, _dot_typer)
 
 
 # --- flat views ---------------------------------------------------------------------------------
@@ -339,52 +288,95 @@ def _flat_typer(typingctx: Any, arr: Any) -> Any:
 flat: Any = intrinsic(_flat_typer)
 
 
-# --- numpy's summation and extrema --------------------------------------------------------------
+# --- numpy's sums, elementwise functions and products, without temporaries ----------------------
+#
+# Kernels call numpy with ``out`` arrays, so that numpy allocates nothing but the temporaries of
+# an expression. numba compiles such calls through its general ufunc machinery (broadcasting,
+# strides, a fresh array for each temporary): for vectors of 4 that costs several times the
+# arithmetic, an allocation ten times. The stand-ins below are plain loops over the few array
+# shapes kernels use (anything else fails to compile, loudly). A product that is only summed,
+# ``np.sum(np.multiply(x, y), axis, out)``, is never materialized: ``np.multiply`` without
+# ``out`` returns an unevaluated :data:`_Product`, which only ``np.sum`` accepts, and the sum
+# adds the terms in the order numpy adds those of the C-ordered product array.
+
+_Product = collections.namedtuple("_Product", "x y")
 
 
-def _pairwise_block(x: np.ndarray, start: int, n: int) -> float:
+def _term(src: Any, i: int) -> float:
+    """Term ``i`` of a line: ``(x, start, step)`` or ``(x, xstart, xstep, y, ystart, ystep)``."""
+    if len(src) == 3:
+        return float(src[0][src[1] + i * src[2]])
+    return float(src[0][src[1] + i * src[2]] * src[3][src[4] + i * src[5]])
+
+
+def _term_typer(src: Any, i: Any) -> Any:
+    if not isinstance(src, types.BaseTuple):
+        return None
+    terms: Any = src
+    if terms.count == 3:
+
+        def single(src: Any, i: Any) -> Any:
+            return src[0][src[1] + i * src[2]]
+
+        return single
+    if terms.count == 6:
+
+        def product(src: Any, i: Any) -> Any:
+            return src[0][src[1] + i * src[2]] * src[3][src[4] + i * src[5]]
+
+        return product
+    return None
+
+
+_overload(_term, _term_typer, strict=False, inline=True)
+
+
+# Loops over 4 elements (vectors with F = 4, the reference's demo) are written out: numba's loop
+# of unknown length, vectorized with runtime checks of aliasing (which differ from instruction to
+# instruction) and a remainder loop, costs twice the arithmetic at that length. All the loads
+# come first, so that an output that is an input is still right.
+_FOUR = 4
+
+
+def _pairwise_block(src: Any, start: int, n: int) -> float:
     """numpy's ``pairwise_sum`` for ``n <= 128``: 8 accumulators, then the rest in order."""
+    if n == _FOUR:  # written out, see _FOUR
+        r0 = -0.0 + _term(src, start)
+        return ((r0 + _term(src, start + 1)) + _term(src, start + 2)) + _term(src, start + 3)
     if n < 8:
         res = -0.0
         for i in range(n):
-            res += x[start + i]
+            res += _term(src, start + i)
         return res
-    r0 = x[start]
-    r1 = x[start + 1]
-    r2 = x[start + 2]
-    r3 = x[start + 3]
-    r4 = x[start + 4]
-    r5 = x[start + 5]
-    r6 = x[start + 6]
-    r7 = x[start + 7]
+    r0 = _term(src, start)
+    r1 = _term(src, start + 1)
+    r2 = _term(src, start + 2)
+    r3 = _term(src, start + 3)
+    r4 = _term(src, start + 4)
+    r5 = _term(src, start + 5)
+    r6 = _term(src, start + 6)
+    r7 = _term(src, start + 7)
     i = 8
     while i < n - n % 8:
         j = start + i
-        r0 += x[j]
-        r1 += x[j + 1]
-        r2 += x[j + 2]
-        r3 += x[j + 3]
-        r4 += x[j + 4]
-        r5 += x[j + 5]
-        r6 += x[j + 6]
-        r7 += x[j + 7]
+        r0 += _term(src, j)
+        r1 += _term(src, j + 1)
+        r2 += _term(src, j + 2)
+        r3 += _term(src, j + 3)
+        r4 += _term(src, j + 4)
+        r5 += _term(src, j + 5)
+        r6 += _term(src, j + 6)
+        r7 += _term(src, j + 7)
         i += 8
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     while i < n:
-        res += x[start + i]
+        res += _term(src, start + i)
         i += 1
     return float(res)
 
 
-def _pairwise_sum(x: np.ndarray, start: int, n: int) -> float:
-    """numpy's ``pairwise_sum`` of ``x[start:start + n]``."""
-    if n <= 128:
-        return _pairwise_block(x, start, n)
-    return _pairwise_tree(x, start, n)
-
-
-def _pairwise_tree(x: np.ndarray, start: int, n: int) -> float:
-    """Above 128 elements numpy adds the sums of two halves (the first a multiple of 8 long).
+def _pairwise_tree(src: Any, start: int, n: int) -> float:
+    """Above 128 terms numpy adds the sums of two halves (the first a multiple of 8 long).
 
     The recursion is unrolled into a stack: numba cannot cache code calling a recursive
     function.
@@ -404,7 +396,7 @@ def _pairwise_tree(x: np.ndarray, start: int, n: int) -> float:
             depth -= 1
             sums[depth - 1] = sums[depth - 1] + sums[depth]
         elif size <= 128:
-            sums[depth] = _pairwise_block(x, at, size)
+            sums[depth] = _pairwise_block(src, at, size)
             depth += 1
         else:
             half = size // 2
@@ -418,24 +410,213 @@ def _pairwise_tree(x: np.ndarray, start: int, n: int) -> float:
     return float(sums[0])
 
 
-def _sum_all(a: np.ndarray) -> float:
-    return 0.0 + _pairwise_sum(flat(a), 0, a.size)  # a numpy sum starts from +0.0
+def _pairwise_split(inner: Callable[[Any, int, int], float]) -> Callable[[Any, int, int], float]:
+    """One level of numpy's split into halves, the halves summed by ``inner``."""
+
+    def split(src: Any, start: int, n: int) -> float:
+        if n <= 128:
+            return _pairwise_block(src, start, n)
+        half = n // 2
+        half -= half % 8
+        return inner(src, start, half) + inner(src, start + half, n - half)
+
+    return split
 
 
-def _sum_rows(a: np.ndarray) -> np.ndarray:
-    cols = a.shape[1]
-    out = np.empty(a.shape[0])
-    for i in range(a.shape[0]):
-        out[i] = 0.0 + _pairwise_sum(flat(a), i * cols, cols)
-    return out
+# Three levels unrolled (up to 1,024 terms: F x F matrices to F = 32) allocate no stack.
+_pairwise_line2 = _pairwise_split(_pairwise_tree)
+_pairwise_line1 = _pairwise_split(_pairwise_line2)
+_pairwise_line = _pairwise_split(_pairwise_line1)
 
 
-def _sum_columns(a: np.ndarray) -> np.ndarray:
-    out = np.zeros(a.shape[1])
-    for i in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            out[j] += a[i, j]
-    return out
+def _pairwise_sum(x: np.ndarray, start: int, n: int) -> float:
+    """numpy's ``pairwise_sum`` of ``x[start:start + n]``."""
+    return _pairwise_line((x, 0, 1), start, n)
+
+
+def _span_typer(typingctx: Any, arr: Any, n: Any) -> Any:
+    """The ``n`` elements from ``arr``'s first, as a 1-D view, whatever ``arr``'s strides."""
+    if not (isinstance(arr, types.Array) and isinstance(n, types.Integer)):
+        return None
+    span_type = arr.copy(ndim=1, layout="C")
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        dst = context.make_array(sig.return_type)(context, builder)
+        context.populate_array(
+            dst,
+            data=src.data,
+            shape=[context.cast(builder, args[1], sig.args[1], types.intp)],
+            strides=[src.itemsize],
+            itemsize=src.itemsize,
+            meminfo=src.meminfo,
+            parent=src.parent,
+        )
+        return _borrowed(context, builder, sig.return_type, dst._getvalue())
+
+    return span_type(arr, n), codegen
+
+
+_span: Any = intrinsic(_span_typer)
+
+
+def _shaped(
+    a: np.ndarray, n0: int, n1: int, n2: int, b0: int, b1: int, b2: int
+) -> tuple[np.ndarray, tuple[int, int, int], tuple[int, int, int]]:
+    size = a.itemsize
+    s0 = b0 // size if n0 > 1 else 0  # an axis of size 1 broadcasts: stride 0
+    s1 = b1 // size if n1 > 1 else 0
+    s2 = b2 // size if n2 > 1 else 0
+    if s0 < 0 or s1 < 0 or s2 < 0:
+        raise ValueError("negative strides are not supported")
+    if n0 == 0 or n1 == 0 or n2 == 0:
+        return _span(a, 0), (n0, n1, n2), (s0, s1, s2)
+    extent = 1 + (n0 - 1) * s0 + (n1 - 1) * s1 + (n2 - 1) * s2
+    return _span(a, extent), (n0, n1, n2), (s0, s1, s2)
+
+
+def _geometry(a: np.ndarray) -> Any:
+    """``(span, (n0, n1, n2), (s0, s1, s2))``: ``a`` as 3-D (padded on the left, as numpy
+    broadcasts), its element ``(i, j, k)`` at ``span[i * s0 + j * s1 + k * s2]``."""
+    raise NotImplementedError("compiled code only")
+
+
+def _geometry_typer(a: Any) -> Any:
+    if not isinstance(a, types.Array) or a.ndim > 3:
+        return None
+    if a.ndim == 1:
+
+        def vector(a: Any) -> Any:
+            return _shaped(a, 1, 1, a.shape[0], 0, 0, a.strides[0])
+
+        return vector
+    if a.ndim == 2:
+
+        def matrix(a: Any) -> Any:
+            return _shaped(a, 1, a.shape[0], a.shape[1], 0, a.strides[0], a.strides[1])
+
+        return matrix
+
+    def cube(a: Any) -> Any:
+        return _shaped(
+            a, a.shape[0], a.shape[1], a.shape[2], a.strides[0], a.strides[1], a.strides[2]
+        )
+
+    return cube
+
+
+_overload(_geometry, _geometry_typer, strict=False, inline=True)
+
+
+def _broadcast(n: int, m: int) -> int:
+    if n == m or m == 1:
+        return n
+    if n == 1:
+        return m
+    raise ValueError("operands could not be broadcast together")
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    """Whether two arrays' memory ranges intersect (never, for a scalar)."""
+    raise NotImplementedError("compiled code only")
+
+
+def _bounds(a: np.ndarray) -> tuple[int, int]:
+    lo = a.ctypes.data
+    hi = lo + a.itemsize
+    for k in range(a.ndim):
+        if a.shape[k] == 0:
+            return lo, lo
+        hi += (a.shape[k] - 1) * a.strides[k]
+    return lo, hi
+
+
+def _overlap_typer(a: Any, b: Any) -> Any:
+    if isinstance(a, types.Array) and isinstance(b, types.Array):
+
+        def arrays(a: Any, b: Any) -> Any:
+            alo, ahi = _bounds(a)
+            blo, bhi = _bounds(b)
+            return alo < bhi and blo < ahi
+
+        return arrays
+    if isinstance(a, types.Array | types.Number) and isinstance(b, types.Array | types.Number):
+        return lambda a, b: False
+    return None
+
+
+_overload(_overlap, _overlap_typer, strict=False, inline=True)
+
+
+def _at(x: Any, i: int) -> float:
+    """Element ``i`` of a :func:`_flat_operand`."""
+    raise NotImplementedError("compiled code only")
+
+
+def _at_typer(x: Any, i: Any) -> Any:
+    if isinstance(x[0], types.Array):
+        return lambda x, i: x[0][i]
+    if isinstance(x[0], types.Number):
+        return lambda x, i: x[0]
+    return None
+
+
+def _flat_operand(x: Any, out: np.ndarray) -> Any:
+    """A same-shaped C-ordered operand of ``out`` as a flat view, or a scalar, in a 1-tuple
+    (code compiled without numba's runtime may return a new array view only in a tuple)."""
+    raise NotImplementedError("compiled code only")
+
+
+def _flat_operand_typer(x: Any, out: Any) -> Any:
+    if isinstance(x, types.Array):
+
+        def array(x: Any, out: Any) -> Any:
+            if x.shape != out.shape:
+                raise ValueError("operands could not be broadcast together")
+            return (flat(x),)
+
+        return array
+    if isinstance(x, types.Number):
+        return lambda x, out: (x,)
+    return None
+
+
+def _moved(x: Any, out: np.ndarray) -> bool:
+    """Whether a same-shaped operand overlaps ``out`` without being it: then elementwise
+    loops would read what they already wrote."""
+    raise NotImplementedError("compiled code only")
+
+
+def _moved_typer(x: Any, out: Any) -> Any:
+    if isinstance(x, types.Array):
+
+        def array(x: Any, out: Any) -> Any:
+            d = x.ctypes.data - out.ctypes.data
+            return d != 0 and abs(d) < out.nbytes
+
+        return array
+    if isinstance(x, types.Number):
+        return lambda x, out: False
+    return None
+
+
+def _shape_of(x1: Any, x2: Any) -> tuple[int, ...]:
+    """The shape of the first array operand."""
+    raise NotImplementedError("compiled code only")
+
+
+def _shape_of_typer(x1: Any, x2: Any) -> Any:
+    if isinstance(x1, types.Array):
+        return lambda x1, x2: x1.shape
+    if isinstance(x2, types.Array):
+        return lambda x1, x2: x2.shape
+    return None
+
+
+_overload(_at, _at_typer, strict=False, inline=True)
+_overload(_flat_operand, _flat_operand_typer, strict=False, inline=True)
+_overload(_moved, _moved_typer, strict=False, inline=True)
+_overload(_shape_of, _shape_of_typer, strict=False, inline=True)
 
 
 def _greater_or_nan(a: float, b: float) -> bool:
@@ -446,54 +627,488 @@ def _less_or_nan(a: float, b: float) -> bool:
     return a < b or a != a
 
 
-_jitable(_pairwise_tree)
-_jitable(_pairwise_block, _pairwise_sum, _sum_all, _sum_rows, _sum_columns)
-_jitable(_greater_or_nan, _less_or_nan)
+def _add(a: float, b: float) -> float:
+    return a + b
 
 
-def _exact_sum(a: Any, axis: Any = None) -> Any:
-    return np.sum(a, axis=axis)
+def _subtract(a: float, b: float) -> float:
+    return a - b
+
+
+def _multiply(a: float, b: float) -> float:
+    return a * b
+
+
+def _divide(a: float, b: float) -> float:
+    return a / b
+
+
+def _maximum(a: float, b: float) -> float:
+    """numpy's maximum: NaN propagates, and a tie (``0.0`` vs ``-0.0``) gives ``b``."""
+    return a if _greater_or_nan(a, b) else b
+
+
+def _minimum(a: float, b: float) -> float:
+    return a if _less_or_nan(a, b) else b
+
+
+def _absolute(a: float) -> float:
+    return abs(a)
+
+
+def _square_root(a: float) -> float:
+    return float(np.sqrt(a))
+
+
+_jitable(_pairwise_tree, nrt=True)
+_jitable(_pairwise_line2, _pairwise_line1)
+_jitable(_pairwise_block, _pairwise_line, _pairwise_sum, _shaped, _broadcast, _bounds, inline=True)
+_jitable(_greater_or_nan, _less_or_nan, _add, _subtract, _multiply, _divide, inline=True)
+_jitable(_maximum, _minimum, _absolute, _square_root, inline=True)
+
+
+def _c_arrays(*ts: Any) -> bool:
+    return all(isinstance(t, types.Array) and t.layout == "C" for t in ts)
+
+
+# Kernels never make an operand that overlaps its output without being it: copying it first,
+# as numpy does, would need a temporary array in every kernel that could.
+_OVERLAP = "an operand overlaps the output without being it (not supported when compiled)"
+
+
+def _elementwise_binary(name: str, fn: Callable[[float, float], float]) -> Callable[..., Any]:
+    """A stand-in for ``np.<name>``: scalars, or same-shaped C-ordered arrays and scalars.
+
+    ``np.multiply`` of arrays without ``out`` is the unevaluated :data:`_Product`.
+    """
+    ufunc = getattr(np, name)
+
+    def stub(x1: Any, x2: Any, out: Any = None, order: str = "K") -> Any:
+        return ufunc(x1, x2, out=out, order=order)
+
+    stub.__name__ = stub.__qualname__ = f"exact_{name}"
+
+    def typer(x1: Any, x2: Any, out: Any = None, order: Any = "K") -> Any:
+        if not all(isinstance(t, types.Array | types.Number) for t in (x1, x2)):
+            return None
+        arrays = [t for t in (x1, x2) if isinstance(t, types.Array)]
+        if _is_none(out):
+            if not arrays:
+
+                def scalars(x1: Any, x2: Any, out: Any = None, order: Any = "K") -> Any:
+                    return fn(x1, x2)
+
+                return scalars
+            if name == "multiply":
+
+                def lazy(x1: Any, x2: Any, out: Any = None, order: Any = "K") -> Any:
+                    return _Product(x1, x2)
+
+                return lazy
+            if not (_c_arrays(*arrays) and len({t.ndim for t in arrays}) == 1):
+                return None
+
+            def fresh(x1: Any, x2: Any, out: Any = None, order: Any = "K") -> Any:
+                return stub(x1, x2, np.empty(_shape_of(x1, x2)))
+
+            return fresh
+        if _c_arrays(out, *arrays) and all(t.ndim == out.ndim for t in arrays):
+
+            def given(x1: Any, x2: Any, out: Any = None, order: Any = "K") -> Any:
+                a = _flat_operand(x1, out)
+                b = _flat_operand(x2, out)
+                if _moved(x1, out) or _moved(x2, out):
+                    raise ValueError(_OVERLAP)
+                fo = flat(out)
+                if fo.size == 4:  # see _FOUR
+                    a0, a1, a2, a3 = _at(a, 0), _at(a, 1), _at(a, 2), _at(a, 3)
+                    b0, b1, b2, b3 = _at(b, 0), _at(b, 1), _at(b, 2), _at(b, 3)
+                    fo[0], fo[1], fo[2], fo[3] = fn(a0, b0), fn(a1, b1), fn(a2, b2), fn(a3, b3)
+                    return out
+                for i in range(fo.size):
+                    fo[i] = fn(_at(a, i), _at(b, i))
+                return out
+
+            return given
+        return None
+
+    _overload(stub, typer, inline=True)
+    return stub
+
+
+def _elementwise_unary(name: str, fn: Callable[[float], float]) -> Callable[..., Any]:
+    """A stand-in for ``np.<name>`` of a scalar or a C-ordered array."""
+    ufunc = getattr(np, name)
+
+    def stub(x: Any, out: Any = None) -> Any:
+        return ufunc(x, out=out)
+
+    stub.__name__ = stub.__qualname__ = f"exact_{name}"
+
+    def typer(x: Any, out: Any = None) -> Any:
+        if isinstance(x, types.Number) and _is_none(out):
+
+            def scalar(x: Any, out: Any = None) -> Any:
+                return fn(x)
+
+            return scalar
+        if not _c_arrays(x):
+            return None
+        if _is_none(out):
+
+            def fresh(x: Any, out: Any = None) -> Any:
+                return stub(x, np.empty(x.shape))
+
+            return fresh
+        if _c_arrays(out) and out.ndim == x.ndim:
+
+            def given(x: Any, out: Any = None) -> Any:
+                a = _flat_operand(x, out)
+                if _moved(x, out):
+                    raise ValueError(_OVERLAP)
+                fo = flat(out)
+                if fo.size == 4:  # see _FOUR
+                    a0, a1, a2, a3 = _at(a, 0), _at(a, 1), _at(a, 2), _at(a, 3)
+                    fo[0], fo[1], fo[2], fo[3] = fn(a0), fn(a1), fn(a2), fn(a3)
+                    return out
+                for i in range(fo.size):
+                    fo[i] = fn(_at(a, i))
+                return out
+
+            return given
+        return None
+
+    _overload(stub, typer, inline=True)
+    return stub
+
+
+def _exact_copyto(dst: Any, src: Any) -> Any:
+    return np.copyto(dst, src)
+
+
+def _gather(g: Any, d0: int, d1: int, d2: int, fd: np.ndarray) -> None:
+    """Write the array described by geometry ``g``, broadcast to ``(d0, d1, d2)``, to ``fd``."""
+    span = g[0]
+    n0, n1, n2 = g[1]
+    s0, s1, s2 = g[2]  # 0 along axes of size 1, which broadcast
+    if (n0 != d0 and n0 != 1) or (n1 != d1 and n1 != 1) or (n2 != d2 and n2 != 1):
+        raise ValueError("could not broadcast input array into the output")
+    k = 0
+    for i in range(d0):
+        for j in range(d1):
+            at = i * s0 + j * s1
+            for m in range(d2):
+                fd[k] = span[at + m * s2]
+                k += 1
+
+
+def _transpose_in_place(fd: np.ndarray, n: int) -> None:
+    for i in range(n):
+        for j in range(i + 1, n):
+            a = fd[i * n + j]
+            fd[i * n + j] = fd[j * n + i]
+            fd[j * n + i] = a
+
+
+_jitable(_gather, _transpose_in_place, inline=True)
+
+
+def _copyto_typer(dst: Any, src: Any) -> Any:
+    """numpy's ``copyto`` into a C-ordered array, with broadcasting. A source overlapping the
+    destination must be it, or (square) its transpose, which is transposed in place."""
+    if not (_c_arrays(dst) and dst.ndim <= 3):
+        return None
+    if isinstance(src, types.Number):
+
+        def fill(dst: Any, src: Any) -> Any:
+            fd = flat(dst)
+            for i in range(fd.size):
+                fd[i] = src
+
+        return fill
+    if not (isinstance(src, types.Array) and src.ndim <= dst.ndim):
+        return None
+
+    def copy(dst: Any, src: Any) -> Any:
+        g = _geometry(src)
+        h = _geometry(dst)
+        d0, d1, d2 = h[1]
+        fd = flat(dst)
+        if not _overlap(src, dst):
+            _gather(g, d0, d1, d2, fd)
+        elif src.ctypes.data == dst.ctypes.data and g[1] == h[1] and g[2] == h[2]:
+            pass  # the array itself
+        elif (
+            src.ctypes.data == dst.ctypes.data
+            and g[1] == h[1]
+            and d0 == 1
+            and d1 == d2
+            and (g[2][1], g[2][2]) == (h[2][2], h[2][1])
+        ):
+            _transpose_in_place(fd, d1)
+        else:
+            raise ValueError(_OVERLAP)
+
+    return copy
+
+
+def _exact_outer(a: Any, b: Any, out: Any = None) -> Any:
+    return np.outer(a, b, out)
+
+
+def _outer_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    ga = _geometry(a)
+    gb = _geometry(b)
+    sa, na, ta = ga[0], ga[1][2], ga[2][2]
+    sb, nb, tb = gb[0], gb[1][2], gb[2][2]
+    if out.shape != (na, nb):
+        raise ValueError("out has the wrong shape")
+    fo = flat(out)
+    for i in range(na):
+        x = sa[i * ta]
+        for j in range(nb):
+            fo[i * nb + j] = x * sb[j * tb]
+
+
+_jitable(_outer_into, inline=True)
+
+
+def _outer_typer(a: Any, b: Any, out: Any = None) -> Any:
+    """numpy's ``outer`` of two vectors: one product per element."""
+    if not all(isinstance(t, types.Array) and t.ndim == 1 for t in (a, b)):
+        return None
+    if _is_none(out):
+
+        def fresh(a: Any, b: Any, out: Any = None) -> Any:
+            res = np.empty((a.shape[0], b.shape[0]))
+            _outer_into(a, b, res)
+            return res
+
+        return fresh
+    if not (_c_arrays(out) and out.ndim == 2):
+        return None
+
+    def given(a: Any, b: Any, out: Any = None) -> Any:
+        if _overlap(a, out) or _overlap(b, out):
+            raise ValueError(_OVERLAP)
+        _outer_into(a, b, out)
+        return out
+
+    return given
+
+
+def _line(gx: Any, gy: Any, xo: int, yo: int, axis: int) -> Any:
+    """The terms along ``axis`` from offsets ``xo`` (and ``yo``), as a :func:`_term` source."""
+    raise NotImplementedError("compiled code only")
+
+
+def _line_typer(gx: Any, gy: Any, xo: Any, yo: Any, axis: Any) -> Any:
+    if _is_none(gy):
+        return lambda gx, gy, xo, yo, axis: (gx[0], xo, gx[2][axis])
+    return lambda gx, gy, xo, yo, axis: (gx[0], xo, gx[2][axis], gy[0], yo, gy[2][axis])
+
+
+def _offset(g: Any, p: int, q: int, ip: int, iq: int) -> int:
+    raise NotImplementedError("compiled code only")
+
+
+def _offset_typer(g: Any, p: Any, q: Any, ip: Any, iq: Any) -> Any:
+    if _is_none(g):
+        return lambda g, p, q, ip, iq: 0
+    return lambda g, p, q, ip, iq: ip * g[2][p] + iq * g[2][q]
+
+
+def _dims(gx: Any, gy: Any) -> tuple[int, int, int]:
+    raise NotImplementedError("compiled code only")
+
+
+def _dims_typer(gx: Any, gy: Any) -> Any:
+    if _is_none(gy):
+        return lambda gx, gy: gx[1]
+    return lambda gx, gy: (
+        _broadcast(gx[1][0], gy[1][0]),
+        _broadcast(gx[1][1], gy[1][1]),
+        _broadcast(gx[1][2], gy[1][2]),
+    )
+
+
+_overload(_line, _line_typer, strict=False, inline=True)
+_overload(_offset, _offset_typer, strict=False, inline=True)
+_overload(_dims, _dims_typer, strict=False, inline=True)
+
+
+def _reduce_into(gx: Any, gy: Any, axis: int, fo: np.ndarray) -> None:
+    """numpy's sum over ``axis`` (of 3, padded) of an array, or of the product of two.
+
+    numpy reduces a C-ordered array over its last axis with ``pairwise_sum`` per output,
+    starting from ``0.0``, and over any other axis by adding the slices in order to outputs
+    set to ``0.0``.
+    """
+    dims = _dims(gx, gy)
+    p, q = (1, 2) if axis == 0 else ((0, 2) if axis == 1 else (0, 1))
+    n_p, n_q, n = dims[p], dims[q], dims[axis]
+    if fo.size != n_p * n_q:
+        raise ValueError("output has the wrong size")
+    for ip in range(n_p):
+        for iq in range(n_q):
+            src = _line(gx, gy, _offset(gx, p, q, ip, iq), _offset(gy, p, q, ip, iq), axis)
+            if axis == 2:
+                total = 0.0 + _pairwise_line(src, 0, n)
+            else:
+                total = 0.0
+                for k in range(n):
+                    total += _term(src, k)
+            fo[ip * n_q + iq] = total
+
+
+_SCRATCH = 256  # doubles on the stack: the product of two 16 x 16 matrices
+
+
+def _scratch_typer(typingctx: Any, n: Any) -> Any:
+    """A 1-D float64 array of ``n <= _SCRATCH`` elements on the stack of the function it is
+    used in (uninitialized, never to escape it)."""
+    if not isinstance(n, types.Integer):
+        return None
+    array_type = types.Array(types.float64, 1, "C")
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        buf = _cg.alloca_once(builder, ir.DoubleType(), size=_SCRATCH)
+        arr = context.make_array(array_type)(context, builder)
+        itemsize = context.get_constant(types.intp, 8)
+        context.populate_array(
+            arr,
+            data=buf,
+            shape=[context.cast(builder, args[0], sig.args[0], types.intp)],
+            strides=[itemsize],
+            itemsize=itemsize,
+            meminfo=None,
+        )
+        return arr._getvalue()
+
+    return array_type(n), codegen
+
+
+_scratch: Any = intrinsic(_scratch_typer)
+
+
+def _reduce_via_heap(gx: Any, gy: Any, axis: int, fo: np.ndarray) -> None:
+    tmp = np.empty(fo.size)
+    _reduce_into(gx, gy, axis, tmp)
+    for i in range(fo.size):
+        fo[i] = tmp[i]
+
+
+def _reduce_via_temporary(gx: Any, gy: Any, axis: int, fo: np.ndarray) -> None:
+    """:func:`_reduce_into` for an output that overlaps an operand (``v1 = m0 @ v1``)."""
+    if fo.size > _SCRATCH:
+        _reduce_via_heap(gx, gy, axis, fo)
+        return
+    tmp = _scratch(fo.size)
+    _reduce_into(gx, gy, axis, tmp)
+    for i in range(fo.size):
+        fo[i] = tmp[i]
+
+
+_jitable(_reduce_into, inline=True)
+_jitable(_reduce_via_heap, nrt=True)
+_jitable(_reduce_via_temporary)
+
+
+def _sum_along(a: np.ndarray, axis: int, out: np.ndarray) -> None:
+    nd = a.ndim
+    k = (axis + nd if axis < 0 else axis) + 3 - nd
+    if k < 3 - nd or k > 2:
+        raise ValueError("axis out of range")
+    if _overlap(a, out):
+        _reduce_via_temporary(_geometry(a), None, k, flat(out))
+    else:
+        _reduce_into(_geometry(a), None, k, flat(out))
+
+
+_jitable(_sum_along, inline=True)
+
+
+def _exact_sum(a: Any, axis: Any = None, out: Any = None) -> Any:
+    return np.sum(a, axis=axis, out=out)
+
+
+def _sum_typer(a: Any, axis: Any = None, out: Any = None) -> Any:
+    """numpy's ``sum`` of an array (up to 3-D) or of a :data:`_Product`, over everything or
+    one axis. Arrays reduced over an axis and products must be C-ordered, as numpy's product
+    array is (pass ``order="C"`` to ``np.multiply`` where an operand is not)."""
+    named: Any = a
+    if isinstance(a, types.BaseNamedTuple) and named.instance_class is _Product:
+        x, y = named.types
+        if not all(isinstance(t, types.Array) and t.ndim <= 3 for t in (x, y)):
+            return None
+        nd = max(x.ndim, y.ndim)
+        if _is_none(axis) and _is_none(out):
+            if not (_c_arrays(x, y) and x.ndim == y.ndim):
+                return None
+
+            def whole_product(a: Any, axis: Any = None, out: Any = None) -> Any:
+                if a.x.shape != a.y.shape:
+                    raise ValueError("operands could not be broadcast together")
+                src = (flat(a.x), 0, 1, flat(a.y), 0, 1)
+                return 0.0 + _pairwise_line(src, 0, a.x.size)
+
+            return whole_product
+        if not (isinstance(axis, types.Integer) and _c_arrays(out) and out.ndim == nd - 1):
+            return None
+
+        def along_product(a: Any, axis: Any = None, out: Any = None) -> Any:
+            k = (axis + nd if axis < 0 else axis) + 3 - nd
+            if k < 3 - nd or k > 2:
+                raise ValueError("axis out of range")
+            if _overlap(a.x, out) or _overlap(a.y, out):
+                _reduce_via_temporary(_geometry(a.x), _geometry(a.y), k, flat(out))
+            else:
+                _reduce_into(_geometry(a.x), _geometry(a.y), k, flat(out))
+            return out
+
+        return along_product
+    if not isinstance(a, types.Array) or a.ndim > 3:
+        return None
+    nd = a.ndim
+    if _is_none(axis) and _is_none(out):
+        if nd == 1:
+
+            def vector(a: Any, axis: Any = None, out: Any = None) -> Any:
+                return 0.0 + _pairwise_line((a, 0, 1), 0, a.size)
+
+            return vector
+        if a.layout != "C":
+            return None
+
+        def whole(a: Any, axis: Any = None, out: Any = None) -> Any:
+            return 0.0 + _pairwise_line((flat(a), 0, 1), 0, a.size)
+
+        return whole
+    if not (isinstance(axis, types.Integer) and a.layout == "C"):
+        return None
+
+    if _is_none(out):
+        if nd != 2:
+            return None
+
+        def rows_or_columns(a: Any, axis: Any = None, out: Any = None) -> Any:
+            res = np.empty(a.shape[1] if axis == 0 or axis == -2 else a.shape[0])
+            _sum_along(a, axis, res)
+            return res
+
+        return rows_or_columns
+    if not (_c_arrays(out) and out.ndim == nd - 1):
+        return None
+
+    def given(a: Any, axis: Any = None, out: Any = None) -> Any:
+        _sum_along(a, axis, out)
+        return out
+
+    return given
 
 
 def _exact_mean(a: Any) -> Any:
     return np.mean(a)
-
-
-def _exact_maximum(a: Any, b: Any, out: Any = None) -> Any:
-    return np.maximum(a, b, out=out)
-
-
-def _exact_minimum(a: Any, b: Any, out: Any = None) -> Any:
-    return np.minimum(a, b, out=out)
-
-
-def _sum_typer(a: Any, axis: Any = None) -> Any:
-    """numpy's sum of a C-ordered 1-D or 2-D array, ``axis`` None, 0 or 1 (or -1, -2)."""
-    if not isinstance(a, types.Array) or a.ndim not in (1, 2):
-        return None
-    if a.ndim == 1:
-
-        def vector(a: Any, axis: Any = None) -> Any:
-            return 0.0 + _pairwise_sum(a, 0, a.size)
-
-        return vector
-    if _is_none(axis):
-
-        def whole(a: Any, axis: Any = None) -> Any:
-            return _sum_all(a)
-
-        return whole
-    if isinstance(axis, types.Integer):
-
-        def along(a: Any, axis: Any = None) -> Any:
-            if axis == 0 or axis == -2:
-                return _sum_columns(a)
-            if axis == 1 or axis == -1:
-                return _sum_rows(a)
-            raise ValueError("axis out of range for a 2-D array")
-
-        return along
-    return None
 
 
 def _mean_typer(a: Any) -> Any:
@@ -503,60 +1118,48 @@ def _mean_typer(a: Any) -> Any:
     if a.ndim == 1:
 
         def vector(a: Any) -> Any:
-            return (0.0 + _pairwise_sum(a, 0, a.size)) / a.size
+            return (0.0 + _pairwise_line((a, 0, 1), 0, a.size)) / a.size
 
         return vector
+    if a.layout != "C":
+        return None
 
     def mean(a: Any) -> Any:
-        return _sum_all(a) / a.size
+        return (0.0 + _pairwise_line((flat(a), 0, 1), 0, a.size)) / a.size
 
     return mean
 
 
-def _extremum_typer(first_wins: Callable[[float, float], bool]) -> Callable[..., Any]:
-    """numpy's maximum / minimum: NaN propagates, and a tie (``0.0`` vs ``-0.0``) gives ``b``."""
-
-    def typer(a: Any, b: Any, out: Any = None) -> Any:
-        if isinstance(a, types.Number) and isinstance(b, types.Number) and _is_none(out):
-
-            def scalar(a: Any, b: Any, out: Any = None) -> Any:
-                return a if first_wins(a, b) else b
-
-            return scalar
-        if not (isinstance(a, types.Array) and isinstance(b, types.Array)):
-            return None
-        if _is_none(out):
-
-            def fresh(a: Any, b: Any, out: Any = None) -> Any:
-                res = np.empty(a.shape)
-                fa, fb, fr = flat(a), flat(b), flat(res)
-                for i in range(fr.size):
-                    fr[i] = fa[i] if first_wins(fa[i], fb[i]) else fb[i]
-                return res
-
-            return fresh
-        if isinstance(out, types.Array) and out.layout == "C":
-
-            def into(a: Any, b: Any, out: Any = None) -> Any:
-                fa, fb, fr = flat(a), flat(b), flat(out)
-                for i in range(fr.size):
-                    fr[i] = fa[i] if first_wins(fa[i], fb[i]) else fb[i]
-                return out
-
-            return into
-        return None
-
-    return typer
+def _exact_dot(a: Any, b: Any) -> Any:
+    return np.dot(a, b)
 
 
-_overload(_exact_sum, _sum_typer)
-_overload(_exact_mean, _mean_typer)
-_overload(_exact_maximum, _extremum_typer(_greater_or_nan))
-_overload(_exact_minimum, _extremum_typer(_less_or_nan))
+def _dot_typer(a: Any, b: Any) -> Any:
+    raise numba.core.errors.TypingError(
+        "np.dot in a kernel: numpy computes it with the BLAS it ships, whose summation order "
+        "depends on the CPU; write the sum of products, np.sum(np.multiply(x, y), axis, out)"
+    )
+
+
+_overload(_exact_copyto, _copyto_typer, inline=True)
+_overload(_exact_outer, _outer_typer, inline=True)
+_overload(_exact_sum, _sum_typer, inline=True)
+_overload(_exact_mean, _mean_typer, inline=True)
+_overload(_exact_dot, _dot_typer)
+_BINARY = {
+    "add": _add,
+    "subtract": _subtract,
+    "multiply": _multiply,
+    "divide": _divide,
+    "maximum": _maximum,
+    "minimum": _minimum,
+}
 _EXACT: dict[str, Callable[..., Any]] = {name: _exact_unary(name) for name in EXACT_UFUNCS}
-_EXACT.update(
-    sum=_exact_sum, mean=_exact_mean, maximum=_exact_maximum, minimum=_exact_minimum, dot=_exact_dot
-)
+_EXACT.update({name: _elementwise_binary(name, fn) for name, fn in _BINARY.items()})
+_EXACT.update(abs=_elementwise_unary("abs", _absolute))
+_EXACT.update(sqrt=_elementwise_unary("sqrt", _square_root))
+_EXACT.update(absolute=_EXACT["abs"], true_divide=_EXACT["divide"], copyto=_exact_copyto)
+_EXACT.update(outer=_exact_outer, sum=_exact_sum, mean=_exact_mean, dot=_exact_dot)
 _exact_exp = _EXACT["exp"]
 _exact_arctan = _EXACT["arctan"]
 
@@ -574,8 +1177,11 @@ NUMPY_EXACT = _numpy_exact()
 replaced by ones that compute as numpy does."""
 
 
-def jit_kernel(kernel: Callable[..., None]) -> Any:
-    """``kernel`` compiled, with its module's ``np`` bound to :data:`NUMPY_EXACT`."""
+def jit_kernel(kernel: Callable[..., None], inline: bool = False, nrt: bool = True) -> Any:
+    """``kernel`` compiled, with its module's ``np`` bound to :data:`NUMPY_EXACT`; with
+    ``inline``, marked for LLVM to inline (numba's ``forceinline``, see :func:`_jitable`);
+    without ``nrt``, without numba's runtime: no reference counting of array views (and no
+    allocation)."""
     env = dict(kernel.__globals__)
     if env.get("np") is np:
         env["np"] = NUMPY_EXACT
@@ -584,7 +1190,8 @@ def jit_kernel(kernel: Callable[..., None]) -> Any:
     )
     clone.__qualname__ = kernel.__qualname__
     clone.__module__ = kernel.__module__
-    return njit(inline=KERNEL_INLINE, error_model="numpy")(clone)
+    options: Any = {"forceinline": inline, "_nrt": nrt, "error_model": "numpy", **_NO_WRAPPERS}
+    return njit(**options)(clone)
 
 
 # --- generators and arrays, passed without numba's boxing ---------------------------------------
@@ -716,10 +1323,85 @@ def _load(v: np.ndarray, x: np.ndarray, row: int) -> None:
         v[FEATURES, f] = x[row, f]
 
 
-_jitable(_sigmoid, _validation_fitness, _load)
+def _zero(a: np.ndarray) -> None:
+    a[...] = 0.0
+
+
+def _zero_typer(a: Any) -> Any:
+    """Compiled: one loop over a C-ordered array (numba's ``a[...] = 0.0`` calls ``memset``
+    once per row)."""
+    if not _c_arrays(a):
+        return None
+
+    def loop(a: Any) -> None:
+        fa = flat(a)
+        for i in range(fa.size):
+            fa[i] = 0.0
+
+    return loop
+
+
+def _load_task(v: np.ndarray, t: Any, x: np.ndarray, row: Any) -> None:
+    """:func:`_load` for task ``t`` of banks and examples with a leading task axis (``t`` and
+    ``row`` unsigned in compiled code)."""
+    if x.shape[2] == _FOUR:  # written out, see _FOUR
+        v[t, FEATURES, 0], v[t, FEATURES, 1] = x[t, row, 0], x[t, row, 1]
+        v[t, FEATURES, 2], v[t, FEATURES, 3] = x[t, row, 2], x[t, row, 3]
+        return
+    for f in range(x.shape[2]):
+        v[t, FEATURES, f] = x[t, row, f]
+
+
+_jitable(_validation_fitness)
+_jitable(_sigmoid, _load, _load_task, inline=True)
+_overload(_zero, _zero_typer, inline=True)
 
 # What the instructions just run were.
 _SETUP, _PREDICT, _LEARN, _VALIDATE = 0, 1, 2, 3
+
+_KIND_CODES = {Kind.SCALAR: 0, Kind.VECTOR: 1, Kind.MATRIX: 2}
+
+
+_VECTOR_KIND = _KIND_CODES[Kind.VECTOR]
+
+
+def _writes_features(
+    ops: np.ndarray, args: np.ndarray, bounds: np.ndarray, arg_kinds: np.ndarray
+) -> bool:
+    """Whether Predict writes ``v0``, which then holds the features no more. (A function: a
+    flag set from literals would be typed ``Literal[bool]`` first, and the lockstep protocol
+    compiled twice.)"""
+    for i in range(bounds[1], bounds[2]):
+        if arg_kinds[ops[i], 2] == _VECTOR_KIND and args[i, 2] == FEATURES:
+            return True
+    return False
+
+
+_jitable(_writes_features)
+
+
+def _draws_table(specs: list[OpSpec]) -> np.ndarray:
+    """Whether op code ``c`` draws random numbers."""
+    table = np.zeros(max(spec.code for spec in specs) + 1, dtype=np.bool_)
+    table[[spec.code for spec in specs if spec.stochastic]] = True
+    return table
+
+
+def _arg_kinds_table(specs: list[OpSpec]) -> np.ndarray:
+    """The bank (0 scalars, 1 vectors, 2 matrices) of op code ``c``'s ``in1, in2, out``
+    addresses, -1 where unused."""
+    table = np.full((max(spec.code for spec in specs) + 1, 3), -1, dtype=np.int8)
+    for spec in specs:
+        for slot, kind in enumerate(spec.inputs):
+            table[spec.code, slot] = _KIND_CODES[kind]
+        if spec.output is not None:
+            table[spec.code, 2] = _KIND_CODES[spec.output]
+    return table
+
+
+# The generated module has its own, from the ops it compiles.
+_DRAWS = _draws_table(list(REGISTRY))
+_ARG_KINDS = _arg_kinds_table(list(REGISTRY))
 
 
 def _run_task(
@@ -828,6 +1510,185 @@ def _run_task(
         stage, lo, hi = _PREDICT, bounds[1], bounds[2]
 
 
+def _exec_tasks(
+    ops: np.ndarray,
+    args: np.ndarray,
+    data: np.ndarray,
+    lo: int,
+    hi: int,
+    s: np.ndarray,
+    v: np.ndarray,
+    m: np.ndarray,
+    run: np.ndarray,
+    n_run: int,
+) -> None:
+    """Run instructions ``lo:hi`` on tasks ``run[:n_run]``, each instruction on every task
+    before the next. Deterministic ops only. In the generated module the call becomes a jump
+    table whose branches loop over the tasks."""
+    for i in range(lo, hi):
+        a, b, o = (int(x) for x in args[i])
+        kernel = REGISTRY[int(ops[i])].kernel
+        for j in range(n_run):
+            t = run[j]
+            kernel(s[t], v[t], m[t], a, b, o, data[i], None)
+
+
+def _run_lockstep(
+    ops: np.ndarray,
+    args: np.ndarray,
+    data: np.ndarray,
+    bounds: np.ndarray,
+    s: np.ndarray,
+    v: np.ndarray,
+    m: np.ndarray,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    order: np.ndarray,
+    valid_x: np.ndarray,
+    valid_y: np.ndarray,
+    classification: bool,
+    n_train: int,
+    n_valid: int,
+    max_abs_error: float,
+    fitness: np.ndarray,
+    errors: np.ndarray,
+    record: bool,
+    reload: bool,
+    ints: np.ndarray,
+    floats: np.ndarray,
+) -> None:
+    """:func:`_run_task` on every task at once, for a program that draws no random numbers.
+
+    All tasks have as many examples and epochs, so they take the same steps: each component
+    runs on every task still concerned (``run[:n_run]``), instruction by instruction, and the
+    dispatch of an instruction is paid once for all tasks. A task leaves when its training
+    stops (its fitness is then final) and, for the rest of an epoch's validation, when a
+    validation error fails (that epoch's fitness is 0); ``act[:n_act]`` are the tasks still
+    training. Writes ``fitness`` and, when ``record``, the probe rows ``errors``.
+
+    The features are loaded again before Learn only if ``reload`` (Predict may write ``v0``).
+    ``ints`` (uint64, ``(3, T)``) and ``floats`` (``(2, T)``) are workspace: compiled without
+    numba's runtime, so that no array view counts references, this function cannot allocate.
+    Tasks and examples are indexed with unsigned integers: numba then drops the handling of
+    negative indices, which was half the cost of the bookkeeping per task and example.
+    """
+    n_tasks = train_x.shape[0]
+    _zero(s)
+    _zero(v)
+    _zero(m)
+    total = np.uint64(min(n_train, order.shape[1]))
+    per_epoch = np.uint64(min(train_x.shape[1], total))
+    nv = np.uint64(min(n_valid, valid_x.shape[1]))
+    first_valid = np.uint64(n_train)  # the probe's first validation column
+    run, act, passed = ints[0], ints[1], ints[2]  # passed: no validation error this epoch
+    best, loss = floats[0], floats[1]
+    for t in range(n_tasks):
+        run[t] = t
+        best[t] = 0.0
+    n_run = n_tasks
+    n_act = n_tasks
+    step = np.uint64(0)  # training steps taken, over all epochs
+    stop = np.uint64(0)  # where the current epoch's training ends
+    first_epoch = True
+    k = np.uint64(0)  # the current validation example
+    stage = _SETUP
+    lo, hi = bounds[0], bounds[1]
+    while True:
+        _exec_tasks(ops, args, data, lo, hi, s, v, m, run, n_run)
+        if stage == _PREDICT:
+            kept = 0
+            for j in range(n_run):
+                t = run[j]
+                if classification:
+                    s[t, PREDICTION] = _sigmoid(s[t, PREDICTION])
+                row = np.uint64(order[t, step])
+                y = train_y[t, row]
+                err = abs(y - s[t, PREDICTION])
+                if np.isnan(err) or err > max_abs_error:
+                    fitness[t] = best[t]  # training stops; 0.0 in the first epoch
+                    continue
+                if record and first_epoch:
+                    errors[t, step] = err
+                if reload:
+                    _load_task(v, t, train_x, row)
+                s[t, LABEL] = y
+                run[kept] = t
+                kept += 1
+            n_run = kept
+            stage, lo, hi = _LEARN, bounds[2], bounds[3]
+            continue
+        if stage == _LEARN:
+            if n_run == 0:
+                return  # every task's training stopped
+            step += np.uint64(1)
+            if step < stop:
+                for j in range(n_run):
+                    t = run[j]
+                    _load_task(v, t, train_x, np.uint64(order[t, step]))
+                    s[t, LABEL] = 0.0
+                stage, lo, hi = _PREDICT, bounds[1], bounds[2]
+                continue
+            n_act = n_run
+            for j in range(n_run):
+                t = run[j]
+                act[j] = t
+                passed[t] = 1
+                loss[t] = 0.0
+                if nv > np.uint64(0):
+                    _load_task(v, t, valid_x, np.uint64(0))
+                    s[t, LABEL] = 0.0
+            k = np.uint64(0)
+            if nv > np.uint64(0):
+                stage, lo, hi = _VALIDATE, bounds[1], bounds[2]
+                continue
+        elif stage == _VALIDATE:
+            kept = 0
+            for j in range(n_run):
+                t = run[j]
+                y = valid_y[t, k]
+                if classification:
+                    p = _sigmoid(s[t, PREDICTION])
+                    error = 0.0 if ((y > 0.5) == (p > 0.5)) else 1.0
+                else:
+                    error = y - s[t, PREDICTION]
+                a = abs(error)
+                if np.isnan(a) or a > max_abs_error:
+                    passed[t] = 0  # this epoch's fitness is 0.0
+                    continue
+                if record and first_epoch:
+                    errors[t, first_valid + k] = a
+                loss[t] += error if classification else error * error
+                if k + np.uint64(1) < nv:  # the next example, in the same pass over tasks
+                    _load_task(v, t, valid_x, k + np.uint64(1))
+                    s[t, LABEL] = 0.0
+                run[kept] = t
+                kept += 1
+            n_run = kept
+            k += np.uint64(1)
+            if k < nv and n_run > 0:
+                continue
+        if stage != _SETUP:  # an epoch's validation is done
+            for j in range(n_act):
+                t = act[j]
+                run[j] = t
+                if passed[t] != 0:
+                    f = _validation_fitness(loss[t], int(nv), classification)
+                    if f > best[t]:
+                        best[t] = f
+            n_run = n_act
+            first_epoch = False
+        if step >= total:
+            for j in range(n_run):
+                fitness[run[j]] = best[run[j]]
+            return
+        stop = min(step + per_epoch, total)
+        for j in range(n_run):
+            t = run[j]
+            _load_task(v, t, train_x, np.uint64(order[t, step]))
+            s[t, LABEL] = 0.0
+        stage, lo, hi = _PREDICT, bounds[1], bounds[2]
+
+
 def run_tasks_with(
     known: np.ndarray,
     ops: np.ndarray,
@@ -850,23 +1711,44 @@ def run_tasks_with(
     fitness: np.ndarray,
     probe: np.ndarray,
 ) -> int:
-    """Evaluate on every task in order; ``rngs`` holds one generator, or one per task.
+    """Evaluate on every task; ``rngs`` holds one generator, or one per task.
 
     ``s, v, m`` are the memory banks with a leading task axis, ``(T, n_s)``, ``(T, n_v, F)`` and
     ``(T, n_m, F, F)`` (contents ignored). Writes ``fitness (T,)`` and, when
-    ``probe`` has rows, the probe errors ``(T, n_train + n_valid)``. Returns -1, or the index
-    of an instruction whose op is not in ``known``. Every array is the caller's, so they are
-    borrowed without reference counting.
+    ``probe`` has rows, the probe errors ``(T, n_train + n_valid)``. Returns -1; or the index
+    ``i`` of an instruction whose op is not in ``known``; or ``-2 - i`` for an instruction
+    with an address outside the memory banks (then nothing runs). Every array is the
+    caller's, so they are borrowed without reference counting.
+
+    A program that draws random numbers runs task after task (:func:`_run_task`), drawing in
+    the reference's order; any other runs on all tasks in lockstep (:func:`_run_lockstep`).
     """
+    draws = False
     for i in range(ops.shape[0]):
         if ops[i] < 0 or ops[i] >= known.shape[0] or not known[ops[i]]:
             return i
+        draws = draws or _DRAWS[ops[i]]
+    sizes = (s.shape[1], v.shape[1], m.shape[1])
+    for i in range(ops.shape[0]):
+        for slot in range(3):
+            kind = _ARG_KINDS[ops[i], slot]
+            if kind >= 0 and (args[i, slot] < 0 or args[i, slot] >= sizes[kind]):
+                return -2 - i
     ops, args, data, bounds = borrow(ops), borrow(args), borrow(data), borrow(bounds)
     s, v, m = borrow(s), borrow(v), borrow(m)
     train_x, train_y, order = borrow(train_x), borrow(train_y), borrow(order)
     valid_x, valid_y = borrow(valid_x), borrow(valid_y)
     rngs, fitness, probe = borrow(rngs), borrow(fitness), borrow(probe)
     record = probe.shape[0] > 0
+    if not draws:
+        n_tasks = train_x.shape[0]
+        reload = _writes_features(ops, args, bounds, _ARG_KINDS)
+        _run_lockstep(
+            ops, args, data, bounds, s, v, m, train_x, train_y, order, valid_x, valid_y,
+            classification, n_train, n_valid, max_abs_error, fitness, probe, record, reload,
+            np.empty((3, n_tasks), dtype=np.uint64), np.empty((2, n_tasks)),
+        )  # fmt: skip
+        return -1
     for t in range(train_x.shape[0]):
         rng = generator_from(rngs[t if rngs.shape[0] > 1 else 0])
         fitness[t] = _run_task(
@@ -882,9 +1764,9 @@ def run_tasks_with(
 _HEADER = '''"""Compiled protocol and op dispatch for primeval, generated from the op registry.
 
 Written by primeval.algorithms.interpret.compiled (see its docstring); do not edit. The
-protocol is copied from there, its ``_exec(...)`` line expanded into a jump table over the
-registered kernels. The file name hashes everything the machine code depends on, so that
-numba's on-disk cache next to it can be trusted.
+protocol is copied from there, its ``_exec(...)`` and ``_exec_tasks(...)`` lines expanded
+into jump tables over the registered kernels. The file name hashes everything the machine
+code depends on, so that numba's on-disk cache next to it can be trusted.
 """
 
 from __future__ import annotations
@@ -904,8 +1786,11 @@ from primeval.algorithms.interpret.compiled import (
     LABEL,
     PREDICTION,
     _load,
+    _load_task,
     _sigmoid,
     _validation_fitness,
+    _writes_features,
+    _zero,
     borrow,
     generator_from,
 )
@@ -925,49 +1810,74 @@ def run_tasks(
 """
 
 _EXEC_CALL = "_exec(ops, args, data, lo, hi, s, v, m, rng)"
+_EXEC_TASKS_CALL = "_exec_tasks(ops, args, data, lo, hi, s, v, m, run, n_run)"
 
 
-def _kernel_arguments(spec: OpSpec) -> str:
+def _kernel_arguments(spec: OpSpec, banks: tuple[str, str, str] = ("s", "v", "m")) -> str:
     """A kernel call's arguments. A bank the op's signature does not name, and the generator
     of a deterministic op, are passed as ``None``: smaller compiled kernels, no reference
     counting, and a kernel touching anything else fails to compile, loudly."""
     kinds = {kind.value for kind in (*spec.inputs, *((spec.output,) if spec.output else ()))}
-    banks = [name if name in kinds else "None" for name in ("s", "v", "m")]
-    return ", ".join([*banks, "_a", "_b", "_o", "_d", "rng" if spec.stochastic else "None"])
+    named = [bank if name in kinds else "None" for name, bank in zip("svm", banks, strict=True)]
+    return ", ".join([*named, "_a", "_b", "_o", "_d", "rng" if spec.stochastic else "None"])
 
 
-def _jump_table(specs: list[OpSpec], indent: str) -> list[str]:
-    """Compiled :func:`_exec`: one branch per op, each calling the op's kernel."""
+def _inlined(spec: OpSpec) -> bool:
+    """Whether the jump tables inline the op's kernel (see the module docstring)."""
+    return not spec.stochastic and spec.cost in (Cost.SCALAR, Cost.VECTOR)
+
+
+def _jump_table(specs: list[OpSpec], indent: str, lockstep: bool = False) -> list[str]:
+    """Compiled :func:`_exec` (or, ``lockstep``, :func:`_exec_tasks`): one branch per op, each
+    calling the op's kernel (on each task). Lockstep has no branch for ops that draw random
+    numbers: :func:`run_tasks_with` runs programs with them task by task."""
     lines = [
         "for _i in range(lo, hi):",
         "    _op = ops[_i]",
-        "    _a = args[_i, 0]",
-        "    _b = args[_i, 1]",
-        "    _o = args[_i, 2]",
+        "    _a = np.uint64(args[_i, 0])  # unsigned: no negative-index handling in kernels",
+        "    _b = np.uint64(args[_i, 1])",
+        "    _o = np.uint64(args[_i, 2])",
         "    _d = (data[_i, 0], data[_i, 1], data[_i, 2])  # a tuple: no array view to count",
     ]
-    for k, spec in enumerate(specs):
+    for k, spec in enumerate([s for s in specs if not (lockstep and s.stochastic)]):
         lines.append(f"    {'if' if k == 0 else 'elif'} _op == {spec.code}:  # {spec.name}")
-        lines.append(f"        _k{spec.code}({_kernel_arguments(spec)})")
+        if lockstep:
+            lines.append("        for _j in range(n_run):")
+            banks = ("s[_t]", "v[_t]", "m[_t]")
+            lines.append("            _t = run[_j]")
+            lines.append(f"            _k{spec.code}({_kernel_arguments(spec, banks)})")
+        else:
+            lines.append(f"        _k{spec.code}({_kernel_arguments(spec)})")
     return [indent + line for line in lines]
 
 
 def _protocol_source(specs: list[OpSpec]) -> list[str]:
-    """:func:`_run_task` and :func:`run_tasks_with` with the ``_exec`` call expanded.
+    """:func:`_run_task`, :func:`_run_lockstep` and :func:`run_tasks_with` with the
+    ``_exec`` and ``_exec_tasks`` calls expanded.
 
     Expanded in the source rather than inlined as a function, which would count references
-    to its nine arguments around every component run.
+    to its arguments around every component run.
     """
     lines: list[str] = []
-    for fn in (_run_task, run_tasks_with):
-        lines += ["", "", '@njit(error_model="numpy")']
+    for fn, call in ((_run_task, _EXEC_CALL), (_run_lockstep, _EXEC_TASKS_CALL)):
+        if sum(line.strip() == call for line in inspect.getsource(fn).splitlines()) != 1:
+            raise RuntimeError(f"{fn.__name__} must call {call} exactly once")
+    internal = ", no_cpython_wrapper=True, no_cfunc_wrapper=True"  # called from compiled code
+    protocol: list[tuple[Callable[..., Any], str]] = [
+        (_run_task, internal),
+        (_run_lockstep, internal + ", _nrt=False"),
+        (run_tasks_with, ", cache=True"),
+    ]
+    for fn, options in protocol:
+        lines += ["", "", f'@njit(error_model="numpy"{options})']
         for line in inspect.getsource(fn).splitlines():
+            indent = line[: len(line) - len(line.lstrip())]
             if line.strip() == _EXEC_CALL:
-                lines += _jump_table(specs, line[: len(line) - len(line.lstrip())])
+                lines += _jump_table(specs, indent)
+            elif line.strip() == _EXEC_TASKS_CALL:
+                lines += _jump_table(specs, indent, lockstep=True)
             else:
                 lines.append(line)
-    if sum(line.strip() == _EXEC_CALL for line in inspect.getsource(_run_task).splitlines()) != 1:
-        raise RuntimeError(f"_run_task must call {_EXEC_CALL} exactly once")
     return lines
 
 
@@ -1005,10 +1915,14 @@ def generate_source(specs: list[OpSpec] | None = None) -> str:
     lines.append("")
     for spec in specs:
         target = f"{alias[spec.kernel.__module__]}.{spec.kernel.__qualname__}"
-        lines.append(f"_k{spec.code} = _c.jit_kernel({target})  # {spec.name}")
+        options = "" if spec.stochastic else ", nrt=False"
+        options += ", inline=True" if _inlined(spec) else ""
+        lines.append(f"_k{spec.code} = _c.jit_kernel({target}{options})  # {spec.name}")
     known = ", ".join(str(spec.code) for spec in specs)
     lines.append(f"_KNOWN = np.zeros({max(s.code for s in specs) + 1}, dtype=np.bool_)")
     lines.append(f"_KNOWN[np.array([{known}])] = True")
+    lines.append(f"_DRAWS = np.array({_draws_table(specs).tolist()}, dtype=np.bool_)")
+    lines.append(f"_ARG_KINDS = np.array({_arg_kinds_table(specs).tolist()}, dtype=np.int8)")
     lines += _protocol_source(specs)
     lines += _extension_source()
     return "\n".join(lines) + "\n" + _ENTRY
@@ -1067,10 +1981,39 @@ def load_dispatch() -> pytypes.ModuleType:
 
 # --- the interpreter ----------------------------------------------------------------------------
 
-_STOCHASTIC = np.zeros(REGISTRY.max_code() + 1, dtype=bool)
-_STOCHASTIC[[spec.code for spec in REGISTRY if spec.stochastic]] = True
 _NO_PROBE = np.empty((0, 0))
 _IDLE_RNG = np.random.default_rng(0)  # for programs that draw nothing: never advanced
+
+# Scratch memory banks by (tasks, banks, F), and generators' address rows: a few microseconds of
+# Python per evaluation otherwise. Compiled code holds the GIL, so a bank is in one call at a time.
+_MEMORY: dict[tuple[int, int, int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_ROWS: dict[int, tuple[np.random.Generator, np.ndarray]] = {}
+
+
+def _memory(banks: Banks, n: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    key = (n, banks.scalars, banks.vectors, banks.matrices, dim)
+    hit = _MEMORY.get(key)
+    if hit is None:
+        if len(_MEMORY) >= 16:
+            del _MEMORY[next(iter(_MEMORY))]
+        hit = _MEMORY[key] = (
+            np.empty((n, banks.scalars)),
+            np.empty((n, banks.vectors, dim)),
+            np.empty((n, max(banks.matrices, 1), dim, dim)),
+        )
+    return hit
+
+
+def _generator_rows(rng: np.random.Generator) -> np.ndarray:
+    """``generator_addresses(rng)[None]``, cached."""
+    hit = _ROWS.get(id(rng))
+    if hit is not None and hit[0] is rng:
+        return hit[1]
+    rows = generator_addresses(rng)[None]
+    if len(_ROWS) >= 64:
+        del _ROWS[next(iter(_ROWS))]
+    _ROWS[id(rng)] = (rng, rows)  # holding the generator keeps the addresses valid
+    return rows
 
 
 class CompiledInterpreter:
@@ -1098,8 +2041,7 @@ class CompiledInterpreter:
     ) -> np.ndarray:
         """Best validation fitness on each task, drawing from ``rng`` task after task."""
         fitness = np.empty(len(tasks))
-        rngs = generator_addresses(rng)[None]
-        self._run(program, tasks, rngs, n_train, n_valid, fitness, _NO_PROBE)
+        self._run(program, tasks, _generator_rows(rng), n_train, n_valid, fitness, _NO_PROBE)
         return fitness
 
     def probe(
@@ -1111,13 +2053,13 @@ class CompiledInterpreter:
         ``seed``; a program without stochastic ops draws nothing and needs no generator.
         """
         out = np.full((len(tasks), n_train + n_valid), np.nan)
-        if np.take(_STOCHASTIC, program.encode()[0], mode="clip").any():
+        if np.take(_DRAWS, program.encode()[0], mode="clip").any():
             gens = [np.random.default_rng(seed) for _ in range(len(tasks))]
             rngs = np.stack([generator_addresses(g, cache=False) for g in gens])
             rngs.setflags(write=False)  # the same array type in every call: one compilation
         else:
             gens = [_IDLE_RNG]
-            rngs = generator_addresses(_IDLE_RNG)[None]
+            rngs = _generator_rows(_IDLE_RNG)
         self._run(program, tasks, rngs, n_train, n_valid, np.empty(len(tasks)), out)
         del gens  # the generators lived until the compiled call returned
         return out
@@ -1138,16 +2080,9 @@ class CompiledInterpreter:
         task_set = tasks if isinstance(tasks, TaskSet) else TaskSet.of(tasks)
         st = task_set.stacked()
         ops, args, data, bounds = program.encode()
-        banks = program.banks
-        dim = task_set.dim
-        n = len(task_set)
-        memory = (
-            np.empty((n, banks.scalars)),
-            np.empty((n, banks.vectors, dim)),
-            np.empty((n, max(banks.matrices, 1), dim, dim)),
-        )
-        bad = dispatch.run_tasks(
-            ops, args, data, bounds, *memory,
+        memory = _memory(program.banks, len(task_set), task_set.dim)
+        bad = dispatch.run_tasks_with(
+            dispatch._KNOWN, ops, args, data, bounds, *memory,
             st["train_x"], st["train_y"], st["order"], st["valid_x"], st["valid_y"],
             task_set.classification,
             st["order"].shape[1] if n_train is None else int(n_train),
@@ -1156,3 +2091,12 @@ class CompiledInterpreter:
         )  # fmt: skip
         if bad >= 0:
             REGISTRY[int(ops[bad])]  # raises the registry's KeyError, as the reference does
+        if bad < -1:
+            i = -2 - bad
+            component = int(np.searchsorted(bounds[1:], i, side="right"))
+            spec = REGISTRY[int(ops[i])]
+            raise IndexError(
+                f"{('setup', 'predict', 'learn')[component]}[{i - bounds[component]}] "
+                f"({spec.name}): addresses {tuple(int(a) for a in args[i])} are out of range "
+                f"for memory {program.banks}"
+            )

@@ -1,9 +1,10 @@
 """Elementwise arithmetic over scalars, vectors and matrices (reference ids 1-17, 20-26, 30, 38-49).
 
 Kernels write into the output bank in place (``np.add(a, b, out)``) so the
-compiled interpreter allocates nothing. Numeric trouble (division by zero, log
-of a negative, overflow) yields inf or NaN, never an exception: interpreters
-run with numpy's error state silenced and numba's ``error_model="numpy"``.
+compiled interpreter allocates nothing (``out`` goes by keyword where numpy
+deprecates it positionally). Numeric trouble (division by zero, log of a
+negative, overflow) yields inf or NaN, never an exception: interpreters run
+with numpy's error state silenced and numba's ``error_model="numpy"``.
 
 Minimum and maximum follow numpy (NaN propagates). Heaviside is ``x >= 0`` on
 scalars and ``x > 0`` on vectors and matrices, as in the reference.
@@ -133,12 +134,12 @@ def vector_division(s, v, m, a, b, o, d, rng):
 
 @register(45, "VECTOR_MIN", "vv>v", "{out} = np.minimum({in1}, {in2})", V)
 def vector_min(s, v, m, a, b, o, d, rng):
-    v[o] = np.minimum(v[a], v[b])
+    np.minimum(v[a], v[b], out=v[o])
 
 
 @register(48, "VECTOR_MAX", "vv>v", "{out} = np.maximum({in1}, {in2})", V)
 def vector_max(s, v, m, a, b, o, d, rng):
-    v[o] = np.maximum(v[a], v[b])
+    np.maximum(v[a], v[b], out=v[o])
 
 
 @register(22, "VECTOR_ABS", "v>v", "{out} = np.abs({in1})", V)
@@ -184,12 +185,12 @@ def matrix_division(s, v, m, a, b, o, d, rng):
 
 @register(46, "MATRIX_MIN", "mm>m", "{out} = np.minimum({in1}, {in2})", M)
 def matrix_min(s, v, m, a, b, o, d, rng):
-    m[o] = np.minimum(m[a], m[b])
+    np.minimum(m[a], m[b], out=m[o])
 
 
 @register(49, "MATRIX_MAX", "mm>m", "{out} = np.maximum({in1}, {in2})", M)
 def matrix_max(s, v, m, a, b, o, d, rng):
-    m[o] = np.maximum(m[a], m[b])
+    np.maximum(m[a], m[b], out=m[o])
 
 
 @register(38, "MATRIX_ABS", "m>m", "{out} = np.abs({in1})", M)

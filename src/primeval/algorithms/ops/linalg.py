@@ -1,8 +1,18 @@
 """Linear algebra and broadcasting (reference ids 18, 19, 21, 27-29, 31-37, 43).
 
-Where an output may alias an input of the same bank (transpose, products),
-the result is computed into a fresh array first, so ``m0 = m0.T`` means what
-it says, as in the reference's ``transposeInPlace``.
+Every sum of products (inner, matrix-vector and matrix-matrix products, norms)
+is numpy's sum of the elementwise products, ``np.sum(np.multiply(x, y), axis)``:
+pairwise summation (in order for fewer than 8 terms) of the products over the
+contracted index, from ``+0.0``; down the columns of a matrix (column norms)
+the rows are added in order. This defines every result to the bit on every CPU,
+where ``np.dot`` and ``@`` would call the BLAS numpy ships, whose summation
+order depends on the CPU. The printed templates say the same in numpy (``@`` or
+``np.dot`` would agree to rounding only). The compiled interpreter never builds
+the product array (see ``NUMPY_EXACT`` in ``interpret/compiled.py``).
+
+An output may alias an input of the same bank (transpose, products): numpy
+computes the product array, or copies an overlapping source, before writing,
+so ``m0 = m0.T`` means what it says, as in the reference's ``transposeInPlace``.
 """
 
 from __future__ import annotations
@@ -21,22 +31,23 @@ def scalar_vector_product(s, v, m, a, b, o, d, rng):
 
 @register(19, "SCALAR_BROADCAST", "s>v", "{out} = np.full(F, {in1})", V)
 def scalar_broadcast(s, v, m, a, b, o, d, rng):
-    v[o][:] = s[a]
+    np.copyto(v[o], s[a])
 
 
-@register(21, "VECTOR_NORM", "v>s", "{out} = np.linalg.norm({in1})", V)
+@register(21, "VECTOR_NORM", "v>s", "{out} = np.sqrt(np.sum({in1} * {in1}))", V)
 def vector_norm(s, v, m, a, b, o, d, rng):
-    s[o] = np.sqrt(np.dot(v[a], v[a]))
+    x = v[a]
+    s[o] = np.sqrt(np.sum(np.multiply(x, x)))
 
 
-@register(27, "VECTOR_INNER_PRODUCT", "vv>s", "{out} = np.dot({in1}, {in2})", V)
+@register(27, "VECTOR_INNER_PRODUCT", "vv>s", "{out} = np.sum({in1} * {in2})", V)
 def vector_inner_product(s, v, m, a, b, o, d, rng):
-    s[o] = np.dot(v[a], v[b])
+    s[o] = np.sum(np.multiply(v[a], v[b]))
 
 
 @register(28, "VECTOR_OUTER_PRODUCT", "vv>m", "{out} = np.outer({in1}, {in2})", M)
 def vector_outer_product(s, v, m, a, b, o, d, rng):
-    m[o] = np.outer(v[a], v[b])
+    np.outer(v[a], v[b], m[o])
 
 
 @register(29, "SCALAR_MATRIX_PRODUCT", "sm>m", "{out} = {in1} * {in2}", M)
@@ -44,50 +55,55 @@ def scalar_matrix_product(s, v, m, a, b, o, d, rng):
     np.multiply(m[b], s[a], m[o])
 
 
-@register(31, "MATRIX_VECTOR_PRODUCT", "mv>v", "{out} = {in1} @ {in2}", M)
+@register(31, "MATRIX_VECTOR_PRODUCT", "mv>v", "{out} = np.sum({in1} * {in2}, axis=1)", M)
 def matrix_vector_product(s, v, m, a, b, o, d, rng):
-    v[o] = np.dot(m[a], v[b])
+    np.sum(np.multiply(m[a], v[b]), axis=1, out=v[o])
 
 
 @register(32, "VECTOR_COLUMN_BROADCAST", "v>m", "{out} = np.repeat({in1}[:, None], F, axis=1)", M)
 def vector_column_broadcast(s, v, m, a, b, o, d, rng):
-    x = v[a]
-    y = m[o]
-    for i in range(x.shape[0]):
-        y[i, :] = x[i]
+    np.copyto(m[o], v[a][:, None])
 
 
 @register(33, "VECTOR_ROW_BROADCAST", "v>m", "{out} = np.repeat({in1}[None, :], F, axis=0)", M)
 def vector_row_broadcast(s, v, m, a, b, o, d, rng):
-    x = v[a]
-    y = m[o]
-    for i in range(x.shape[0]):
-        y[i, :] = x
+    np.copyto(m[o], v[a])
 
 
 @register(34, "MATRIX_NORM", "m>s", "{out} = np.linalg.norm({in1})", M)
 def matrix_norm(s, v, m, a, b, o, d, rng):
     x = m[a]
-    s[o] = np.sqrt(np.sum(x * x))
+    s[o] = np.sqrt(np.sum(np.multiply(x, x)))
 
 
 @register(35, "MATRIX_COLUMN_NORM", "m>v", "{out} = np.linalg.norm({in1}, axis=0)", M)
 def matrix_column_norm(s, v, m, a, b, o, d, rng):
     x = m[a]
-    v[o] = np.sqrt(np.sum(x * x, axis=0))
+    y = v[o]
+    np.sum(np.multiply(x, x), axis=0, out=y)
+    np.sqrt(y, y)
 
 
 @register(36, "MATRIX_ROW_NORM", "m>v", "{out} = np.linalg.norm({in1}, axis=1)", M)
 def matrix_row_norm(s, v, m, a, b, o, d, rng):
     x = m[a]
-    v[o] = np.sqrt(np.sum(x * x, axis=1))
+    y = v[o]
+    np.sum(np.multiply(x, x), axis=1, out=y)
+    np.sqrt(y, y)
 
 
 @register(37, "MATRIX_TRANSPOSE", "m>m", "{out} = {in1}.T", M)
 def matrix_transpose(s, v, m, a, b, o, d, rng):
-    m[o] = m[a].T.copy()
+    np.copyto(m[o], m[a].T)
 
 
-@register(43, "MATRIX_MATRIX_PRODUCT", "mm>m", "{out} = {in1} @ {in2}", C)
+@register(
+    43,
+    "MATRIX_MATRIX_PRODUCT",
+    "mm>m",
+    "{out} = np.sum(np.multiply({in1}[:, None, :], {in2}.T, order='C'), axis=2)",
+    C,
+)
 def matrix_matrix_product(s, v, m, a, b, o, d, rng):
-    m[o] = np.dot(m[a], m[b])
+    # The products x[i, k] * y[k, j] laid out as [i, j, k] (C order), summed over k.
+    np.sum(np.multiply(m[a][:, None, :], m[b].T, order="C"), axis=2, out=m[o])

@@ -3,6 +3,7 @@
 Standard deviations are population ones computed as the reference does,
 ``sqrt(mean(x**2) - mean(x)**2)``; rounding can make the radicand slightly
 negative for near-constant inputs, which gives NaN exactly as in the reference.
+Sums (of squares too) are numpy's ``np.sum``, pairwise; see ``linalg.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def vector_mean(s, v, m, a, b, o, d, rng):
 def vector_st_dev(s, v, m, a, b, o, d, rng):
     x = v[a]
     mu = np.mean(x)
-    s[o] = np.sqrt(np.dot(x, x) / x.shape[0] - mu * mu)
+    s[o] = np.sqrt(np.sum(np.multiply(x, x)) / x.shape[0] - mu * mu)
 
 
 @register(51, "MATRIX_MEAN", "m>s", "{out} = np.mean({in1})", M)
@@ -35,18 +36,22 @@ def matrix_mean(s, v, m, a, b, o, d, rng):
 def matrix_st_dev(s, v, m, a, b, o, d, rng):
     x = m[a]
     mu = np.mean(x)
-    s[o] = np.sqrt(np.sum(x * x) / x.size - mu * mu)
+    s[o] = np.sqrt(np.sum(np.multiply(x, x)) / x.size - mu * mu)
 
 
 @register(52, "MATRIX_ROW_MEAN", "m>v", "{out} = np.mean({in1}, axis=1)", M)
 def matrix_row_mean(s, v, m, a, b, o, d, rng):
-    x = m[a]
-    v[o] = np.sum(x, axis=1) / x.shape[1]
+    y = v[o]
+    np.sum(m[a], axis=1, out=y)
+    np.divide(y, m.shape[2], y)
 
 
 @register(53, "MATRIX_ROW_ST_DEV", "m>v", "{out} = np.std({in1}, axis=1)", M)
 def matrix_row_st_dev(s, v, m, a, b, o, d, rng):
     x = m[a]
+    y = v[o]
     n = x.shape[1]
-    mu = np.sum(x, axis=1) / n
-    v[o] = np.sqrt(np.sum(x * x, axis=1) / n - mu * mu)
+    for i in range(x.shape[0]):  # row by row: no array of means to allocate
+        r = x[i]
+        mu = np.sum(r) / n
+        y[i] = np.sqrt(np.sum(np.multiply(r, r)) / n - mu * mu)
