@@ -38,9 +38,18 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from primeval.algorithms.program import ProgramFormatError
     from primeval.algorithms.tasks.datasets import DatasetNotFound
     from primeval.config import ConfigError
+    from primeval.engine.checkpoint import CheckpointError
+    from primeval.engine.workers import WorkerError
     from primeval.runs import RunFolderError
 
-    return (ConfigError, ProgramFormatError, RunFolderError, DatasetNotFound)
+    return (
+        ConfigError,
+        ProgramFormatError,
+        RunFolderError,
+        DatasetNotFound,
+        CheckpointError,
+        WorkerError,
+    )
 
 
 def _fmt(x: float | None, digits: int = 6) -> str:
@@ -139,16 +148,30 @@ def search(
     out: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/NAME-TIMESTAMP).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Parallel workers, each with its own population (an island)."),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Where workers run: inline (1 worker), processes or ray."),
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Run the workers on this Ray cluster.")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue a stopped or killed run from its folder's checkpoint."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Search for an algorithm; write a run folder; print the best algorithm found."""
     from primeval.algorithms.experiment import run_experiments
     from primeval.algorithms.printing import to_python
-    from primeval.config import load_config
+    from primeval.config import ConfigError, load_config
     from primeval.runs import RunFolder
 
     try:
-        cfg = load_config(config)
         overrides: dict[str, Any] = {}
         if seed is not None:
             overrides["seed"] = seed
@@ -160,13 +183,53 @@ def search(
             overrides["select.max_experiments"] = max_experiments
         if interpreter is not None:
             overrides["interpreter"] = interpreter
-        if overrides:
-            cfg = cfg.with_overrides(**overrides)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = RunFolder.create(out or Path("runs") / f"{cfg.name}-s{cfg.seed}-{stamp}")
+        if workers is not None:
+            overrides["workers.count"] = workers
+        where: dict[str, Any] = {}  # where workers run: may change on resume
+        if backend is not None:
+            where["workers.backend"] = backend
+        if ray_address is not None:
+            where["workers.ray_address"] = ray_address
+            where.setdefault("workers.backend", "ray")
+        point = None
+        if resume is not None:
+            from primeval.algorithms.parallel import config_hash, load_resume
+
+            if out is not None:
+                fail("--resume continues the run in its own folder; leave out --out")
+            folder = RunFolder.open(resume)
+            if not folder.file(RunFolder.CONFIG).is_file():
+                fail(f"{folder.path}: has no {RunFolder.CONFIG}; not a run folder")
+            cfg = load_config(folder.file(RunFolder.CONFIG))
+            given = load_config(config) if config is not None else cfg
+            if overrides:
+                given = given.with_overrides(**overrides)
+            if config_hash(given) != config_hash(cfg):
+                raise ConfigError(
+                    f"{folder.path}: resume with a changed config is not possible "
+                    "(the config or options differ from the run's config.yaml)"
+                )
+            if where:
+                cfg = cfg.with_overrides(**where)
+            if cfg.interpreter != "compiled":
+                fail(
+                    "--resume needs interpreter: compiled (the reference path keeps no checkpoint)"
+                )
+            point = load_resume(folder, cfg)
+            for warning in point.warnings:
+                err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        else:
+            cfg = load_config(config)
+            if overrides or where:
+                cfg = cfg.with_overrides(**overrides, **where)
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            folder = RunFolder.create(out or Path("runs") / f"{cfg.name}-s{cfg.seed}-{stamp}")
         if not quiet:
+            verb = "resuming" if point is not None else "search"
             console.print(
-                f"primeval search [bold]{cfg.name}[/] seed {cfg.seed} -> {folder.path}",
+                f"primeval {verb} [bold]{cfg.name}[/] seed {cfg.seed}, "
+                f"{cfg.workers.count} worker(s) ({cfg.workers.resolved_backend()})"
+                f" -> {folder.path}",
                 highlight=False,
             )
         if cfg.interpreter == "compiled":
@@ -175,7 +238,7 @@ def search(
             with console.status("compiling the evaluator (the first run on a machine: ~1 min)"):
                 CompiledInterpreter().warm_up()
         with _ConsoleReporter(quiet) as reporter:
-            summary, best = run_experiments(cfg, folder, reporter)
+            summary, best = run_experiments(cfg, folder, reporter, resume=point)
     except _user_errors() as e:
         fail(str(e))
     except KeyboardInterrupt:
@@ -193,6 +256,12 @@ def search(
         f"run folder {folder.path}",
         highlight=False,
     )
+    if summary.stopped == "interrupted":
+        err_console.print(
+            f"interrupted: checkpoint written; continue with --resume {folder.path}",
+            highlight=False,
+        )
+        raise typer.Exit(130)
 
 
 def _load_algorithm(path: Path) -> Any:

@@ -162,6 +162,36 @@ class FinalConfig(_Strict):
     tasks: TaskConfig | None = TaskConfig(n_tasks=100, n_train=1000, n_valid=100, seed=1_000_000)
 
 
+class WorkersConfig(_Strict):
+    """Parallel islands (Real et al. 2020, AutoML-Zero, Sec. 4.2): ``count`` asynchronous
+    workers, each evolving its own population; every ``migration_interval`` evaluations a
+    worker sends ``migration_fraction`` of its population to a shared pool and takes as many
+    programs from it. ``backend`` ``auto`` runs one worker in this process and several as
+    local processes; ``ray`` runs them as Ray actors (on ``ray_address``, or a local Ray).
+    ``island_tasks``, if given, are the search tasks of island ``i`` (round-robin), e.g.
+    half the islands on one data set and half on another."""
+
+    count: int = Field(1, ge=1, le=256)
+    backend: Literal["auto", "inline", "processes", "ray"] = "auto"
+    ray_address: str | None = None
+    migration_interval: int = Field(10_000, ge=1)
+    migration_fraction: float = Field(0.5, gt=0.0, le=1.0)
+    island_tasks: list[TaskConfig] = Field(default_factory=list)
+
+    def resolved_backend(self) -> str:
+        if self.backend != "auto":
+            return self.backend
+        if self.ray_address is not None:
+            return "ray"
+        return "inline" if self.count == 1 else "processes"
+
+
+class CheckpointConfig(_Strict):
+    """How often the run folder's checkpoint is rewritten (compiled interpreter only)."""
+
+    every_seconds: float = Field(5.0, gt=0)
+
+
 class Config(_Strict):
     name: str = "demo"
     seed: int = 0
@@ -177,6 +207,8 @@ class Config(_Strict):
     select: SelectConfig = SelectConfig()
     final: FinalConfig = FinalConfig()
     progress_every_seconds: float = Field(1.0, gt=0)
+    workers: WorkersConfig = WorkersConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -187,8 +219,19 @@ class Config(_Strict):
         dims = {self.tasks.dim, self.select.tasks.dim}
         if self.final.tasks is not None:
             dims.add(self.final.tasks.dim)
+        dims.update(t.dim for t in self.workers.island_tasks)
         if len(dims) > 1:
-            raise ValueError("search, select and final tasks must share the same dim")
+            raise ValueError("search, select, final and island tasks must share the same dim")
+        w = self.workers
+        if self.interpreter == "reference" and (w.count > 1 or w.backend in ("processes", "ray")):
+            raise ValueError(
+                "workers: several workers and the processes / ray back ends need "
+                "interpreter: compiled (the reference interpreter runs one worker in-process)"
+            )
+        if w.backend == "inline" and w.count > 1:
+            raise ValueError("workers.backend inline runs one worker; use processes or ray")
+        if self.hurdles.enabled and any(self.hurdles.tasks >= t.n_tasks for t in w.island_tasks):
+            raise ValueError("hurdles.tasks must be smaller than every island's n_tasks")
         return self
 
     def with_overrides(self, **changes: Any) -> Config:

@@ -6,6 +6,12 @@
 - ``best.json``       the best algorithm so far (primeval.algorithm/1 JSON)
 - ``summary.json``    the outcome (``solved``, ``select_fitness``, ``final_fitness``,
                       ``evaluations``, ``elapsed_seconds``, ...)
+- ``checkpoint.npz``  the islands' states, for ``primeval search --resume`` (compiled
+                      interpreter; ``checkpoint.prev.npz`` is the one before it)
+
+``progress.jsonl`` also holds event lines (``{"event": "resumed", ...}``,
+``"worker_restarted"``, ``"migration"``, ``"workers_started"``, ``"finished"``); progress
+ticks are the lines without an ``event`` key.
 
 Files are replaced atomically (temporary file + ``os.replace``) so a crash never
 leaves a half-written result.
@@ -42,6 +48,7 @@ class RunFolder:
     PROGRESS = "progress.jsonl"
     BEST = "best.json"
     SUMMARY = "summary.json"
+    CHECKPOINT = "checkpoint.npz"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -87,7 +94,28 @@ class RunFolder:
             f.write(json.dumps(record) + "\n")
 
     def progress(self) -> list[dict[str, Any]]:
+        """Progress ticks (event lines left out)."""
+        return [r for r in self.records() if "event" not in r]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every line of ``progress.jsonl``: ticks and events (a line cut short by a killed
+        run is skipped)."""
         p = self.file(self.PROGRESS)
         if not p.exists():
             return []
-        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+        out = []
+        for line in p.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def end_progress_line(self) -> None:
+        """Finish a line a killed run left half written, so appended lines parse."""
+        p = self.file(self.PROGRESS)
+        if p.exists() and p.stat().st_size:
+            with p.open("rb+") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")

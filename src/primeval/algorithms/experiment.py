@@ -18,7 +18,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -33,13 +33,16 @@ from primeval.algorithms.interpret.reference import ReferenceInterpreter, combin
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
-from primeval.algorithms.program import Program, program_to_json
+from primeval.algorithms.program import Program, program_from_json, program_to_json
 from primeval.algorithms.tasks.base import TaskSet
-from primeval.config import Config, TaskConfig, dump_config
+from primeval.config import Config, ConfigError, TaskConfig, dump_config
 from primeval.engine.genome import Individual
 from primeval.engine.search import Search, SearchProgress, SearchResult
 from primeval.engine.strategies import RandomSearch, RegularizedEvolution, Strategy
 from primeval.runs import RunFolder
+
+if TYPE_CHECKING:
+    from primeval.algorithms.parallel import ResumePoint
 
 
 def derive_seed(seed: int, *labels: object) -> int:
@@ -283,51 +286,120 @@ class SilentReporter:
         return None
 
 
+class _Selection:
+    """The best algorithm so far, chosen by its fitness on the *select* tasks."""
+
+    def __init__(
+        self, config: Config, folder: RunFolder, rep: Reporter, interp: Interpreter
+    ) -> None:
+        self.config = config
+        self.folder = folder
+        self.rep = rep
+        self.interp = interp
+        self.tasks = build_tasks(config.select.tasks, derive_seed(config.seed, "select"))
+        self.rng = np.random.default_rng(derive_seed(config.seed, "select-rng"))
+        self.program: Program | None = None
+        self.select = -math.inf
+        self.search = -math.inf
+        self.solved = False
+        self.checked: dict[tuple[int, ...], float] = {}  # (experiment, [island,] id) -> fitness
+
+    def consider(self, key: tuple[int, ...], ind: Individual[Program]) -> float:
+        if key in self.checked:
+            return self.checked[key]
+        f = self.interp.fitnesses(ind.genome, self.tasks, self.rng)
+        sf = combine(f, self.config.fitness.combine)
+        self.checked[key] = sf
+        self.rep.selected(key[0], ind.fitness, sf)
+        if sf > self.select or self.program is None:
+            self.program, self.select, self.search = ind.genome, sf, ind.fitness
+            self.folder.write_json(RunFolder.BEST, program_to_json(ind.genome))
+        sufficient = self.config.select.sufficient_fitness
+        if sufficient is not None and sf > sufficient:
+            self.solved = True
+        return sf
+
+    def to_json(self) -> dict[str, Any]:
+        def num(x: float) -> float | None:
+            return x if math.isfinite(x) else None
+
+        return {
+            "program": program_to_json(self.program) if self.program is not None else None,
+            "select": num(self.select),
+            "search": num(self.search),
+            "solved": self.solved,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_json(self, d: dict[str, Any]) -> None:
+        self.program = program_from_json(d["program"]) if d["program"] is not None else None
+        self.select = -math.inf if d["select"] is None else float(d["select"])
+        self.search = -math.inf if d["search"] is None else float(d["search"])
+        self.solved = bool(d["solved"])
+        self.rng.bit_generator.state = d["rng"]
+
+    def final(self) -> float | None:
+        assert self.program is not None
+        config = self.config
+        if config.final.tasks is None:
+            return None
+        final_tasks = build_tasks(config.final.tasks, derive_seed(config.seed, "final"))
+        final_rng = np.random.default_rng(derive_seed(config.seed, "final-rng"))
+        return combine(
+            self.interp.fitnesses(self.program, final_tasks, final_rng), config.fitness.combine
+        )
+
+    def summary(
+        self, evaluations: int, full: int, elapsed: float, experiments: int, stopped: str
+    ) -> RunSummary:
+        return RunSummary(
+            solved=self.solved,
+            select_fitness=self.select,
+            final_fitness=self.final(),
+            evaluations=evaluations,
+            full_evaluations=full,
+            elapsed_seconds=round(elapsed, 3),
+            experiments=experiments,
+            search_fitness=self.search,
+            stopped=stopped,
+            seed=self.config.seed,
+            interpreter=self.interp.name,
+            evals_per_second=round(evaluations / elapsed, 1) if elapsed > 0 else 0.0,
+        )
+
+
 def run_experiments(
     config: Config,
     folder: RunFolder,
     reporter: Reporter | None = None,
     interpreter: Interpreter | None = None,
+    resume: ResumePoint | None = None,
 ) -> tuple[RunSummary, Program]:
-    """Run the whole job a config describes; write the run folder; return the outcome."""
+    """Run the whole job a config describes; write the run folder; return the outcome.
+
+    With the compiled interpreter the search runs on ``workers.count`` islands
+    (:mod:`.islands`) and the run folder keeps a checkpoint; ``resume`` continues a run
+    from it (see :func:`load_resume`). The reference interpreter runs one in-process search.
+    """
     rep = reporter or SilentReporter()
-    folder.write_text(RunFolder.CONFIG, dump_config(config))
     interp = interpreter or make_interpreter(config.interpreter)
+    if interp.name == "compiled":
+        from primeval.algorithms.parallel import run_islands
+
+        return run_islands(config, folder, rep, interp, resume)
+    if resume is not None:
+        raise ConfigError(
+            "--resume needs interpreter: compiled (the reference path keeps no checkpoint)"
+        )
+    folder.write_text(RunFolder.CONFIG, dump_config(config))
     space = build_space(config)
-    select_tasks = build_tasks(config.select.tasks, derive_seed(config.seed, "select"))
-    select_rng = np.random.default_rng(derive_seed(config.seed, "select-rng"))
-    sufficient = config.select.sufficient_fitness
+    sel = _Selection(config, folder, rep, interp)
     budget = config.search.time_budget
     t0 = time.perf_counter()
-
-    best_program: Program | None = None
-    best_select = -math.inf
-    best_search = -math.inf
     total_evals = 0
     total_full = 0
     experiment = 0
-    solved = False
     stopped = "max_experiments"
-    checked: dict[tuple[int, int], float] = {}  # (experiment, individual id) -> select fitness
-
-    def select_fitness(program: Program) -> float:
-        f = interp.fitnesses(program, select_tasks, select_rng)
-        return combine(f, config.fitness.combine)
-
-    def consider(ind: Individual[Program]) -> float:
-        nonlocal best_program, best_select, best_search, solved
-        key = (experiment, ind.id)
-        if key in checked:
-            return checked[key]
-        sf = select_fitness(ind.genome)
-        checked[key] = sf
-        rep.selected(experiment, ind.fitness, sf)
-        if sf > best_select or best_program is None:
-            best_program, best_select, best_search = ind.genome, sf, ind.fitness
-            folder.write_json(RunFolder.BEST, program_to_json(ind.genome))
-        if sufficient is not None and sf > sufficient:
-            solved = True
-        return sf
 
     while True:
         experiment += 1
@@ -356,8 +428,8 @@ def run_experiments(
             rep.progress(exp, p)
             best = run.best
             if config.select.check_during_search and best is not None:
-                consider(best)
-            return solved
+                sel.consider((exp, best.id), best)
+            return sel.solved
 
         result = runner.run(
             max_evals=config.search.max_evals,
@@ -367,8 +439,8 @@ def run_experiments(
         )
         total_evals += result.evaluations
         total_full += runner.full_evaluations
-        consider(result.best)
-        if solved:
+        sel.consider((experiment, result.best.id), result.best)
+        if sel.solved:
             stopped = "solved"
             break
         if result.stopped == "time_budget":
@@ -378,31 +450,10 @@ def run_experiments(
             stopped = "max_experiments"
             break
         rep.message(
-            f"experiment {experiment}: best select fitness {best_select:.6f}; starting another"
+            f"experiment {experiment}: best select fitness {sel.select:.6f}; starting another"
         )
 
-    assert best_program is not None
-    final = None
-    if config.final.tasks is not None:
-        final_tasks = build_tasks(config.final.tasks, derive_seed(config.seed, "final"))
-        final_rng = np.random.default_rng(derive_seed(config.seed, "final-rng"))
-        final = combine(
-            interp.fitnesses(best_program, final_tasks, final_rng), config.fitness.combine
-        )
-    elapsed = time.perf_counter() - t0
-    summary = RunSummary(
-        solved=solved,
-        select_fitness=best_select,
-        final_fitness=final,
-        evaluations=total_evals,
-        full_evaluations=total_full,
-        elapsed_seconds=round(elapsed, 3),
-        experiments=experiment,
-        search_fitness=best_search,
-        stopped=stopped,
-        seed=config.seed,
-        interpreter=interp.name,
-        evals_per_second=round(total_evals / elapsed, 1) if elapsed > 0 else 0.0,
-    )
+    assert sel.program is not None
+    summary = sel.summary(total_evals, total_full, time.perf_counter() - t0, experiment, stopped)
     folder.write_json(RunFolder.SUMMARY, summary.to_json())
-    return summary, best_program
+    return summary, sel.program

@@ -1,0 +1,146 @@
+"""Search throughput with 1 and 2 workers (islands), and peak memory: issue 4's benchmark.
+
+For each config (default: the demo and ``projected16``) and each back end, runs
+``primeval search`` in a fresh process for ``--seconds`` of search with 1 worker (the
+default, in-process) and with 2 workers (local processes; optionally Ray), select and final
+checks reduced to the end of the run. Prints one JSON line per run:
+
+- ``evals_per_s``: candidates per second over the progress ticks after the first one that
+  shows evaluations (start-up, compilation-cache loading and task building excluded);
+- ``peak_rss_mb``: the peak of the summed resident memory of the whole process tree (the
+  search command, its workers and, for Ray, Ray's own processes), sampled every 0.1 s;
+- ``peak_rss_search_mb``: the sum of each search process's own peak (coordinator + workers)
+  as the run reports it;
+
+and one line per config with the 2-worker / 1-worker ratio measured in this run.
+
+Run: ``.venv/bin/python bench/workers.py [--seconds 20] [--config demo --config projected16]
+[--ray]`` (about 3 minutes with defaults; the machine should be otherwise idle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from primeval.config import dump_config, load_config
+from primeval.runs import RunFolder
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Summed VmRSS of ``root`` and all its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/status") as f:
+                status = f.read()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss[int(entry)] = int(line.split()[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parents.items() if pp == p and c not in tree]
+        tree.update(kids)
+        frontier.extend(kids)
+    return sum(rss.get(p, 0) for p in tree) / 1024.0
+
+
+def measure(name: str, workers: int, backend: str, seconds: float, tmp: Path) -> dict[str, Any]:
+    cfg = load_config(name).with_overrides(
+        **{
+            "search.max_evals": 10**9,
+            "search.time_budget": seconds,
+            "select.sufficient_fitness": None,
+            "select.check_during_search": False,
+            "select.max_experiments": 1,
+            "workers.count": workers,
+            "workers.backend": backend,
+        }
+    )
+    config = tmp / f"{name}-{workers}-{backend}.yaml"
+    config.write_text(dump_config(cfg))
+    out = tmp / f"run-{name}-{workers}-{backend}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "primeval.cli", "search", str(config), "--out", str(out), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    peak = 0.0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_mb(proc.pid))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} with {workers} worker(s) failed: {stderr.strip()}")
+    folder = RunFolder(out)
+    ticks = [r for r in folder.progress() if r["evaluations"] > 0]
+    if len(ticks) < 3:
+        raise SystemExit(f"{name} with {workers} worker(s): too few ticks; raise --seconds")
+    first, last = ticks[1], ticks[-1]
+    rate = (last["evaluations"] - first["evaluations"]) / (
+        last["elapsed_seconds"] - first["elapsed_seconds"]
+    )
+    finished = next(r for r in folder.records() if r.get("event") == "finished")
+    own = finished["coordinator_peak_rss_mb"] + (
+        sum(i["peak_rss_mb"] for i in finished["islands"]) if backend != "inline" else 0.0
+    )
+    return {
+        "config": name,
+        "workers": workers,
+        "backend": backend,
+        "seconds": round(last["elapsed_seconds"] - first["elapsed_seconds"], 1),
+        "evaluations": last["evaluations"],
+        "evals_per_s": round(rate, 1),
+        "peak_rss_mb": round(peak, 1),
+        "peak_rss_search_mb": round(own, 1),
+        "fec_hit_rate": last.get("fec_hit_rate"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", action="append", help="demo, projected16 or a YAML file")
+    parser.add_argument("--seconds", type=float, default=20.0, help="search seconds per run")
+    parser.add_argument("--ray", action="store_true", help="also 2 workers on a local Ray")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.config or ["demo", "projected16"]:
+            one = measure(name, 1, "inline", args.seconds, Path(tmp))
+            print(json.dumps(one), flush=True)
+            two = measure(name, 2, "processes", args.seconds, Path(tmp))
+            print(json.dumps(two), flush=True)
+            ratio = two["evals_per_s"] / one["evals_per_s"]
+            print(json.dumps({"config": name, "ratio_2_vs_1": round(ratio, 2)}), flush=True)
+            if args.ray:
+                print(json.dumps(measure(name, 2, "ray", args.seconds, Path(tmp))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Parallel islands: one worker is the single-process search exactly, whatever the back end;
+several workers migrate, survive a killed worker, and run on local processes or Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from primeval.algorithms.experiment import (
+    build_search,
+    build_space,
+    build_tasks,
+    derive_seed,
+    make_interpreter,
+    run_experiments,
+)
+from primeval.algorithms.interpret.reference import combine
+from primeval.algorithms.program import load_program
+from primeval.config import Config, ConfigError, parse_config
+from primeval.engine.checkpoint import load_checkpoint
+from primeval.runs import RunFolder
+
+SMALL: dict[str, Any] = {
+    "name": "islands",
+    "seed": 3,
+    "tasks": {"kind": "linear", "dim": 4, "n_tasks": 4, "n_train": 40, "n_valid": 20},
+    "search": {"population": 60, "tournament": 6, "max_evals": 30_000},
+    "select": {
+        "tasks": {"kind": "linear", "dim": 4, "n_tasks": 8, "n_train": 100, "n_valid": 40},
+        "sufficient_fitness": None,
+        "max_experiments": 1,
+        "check_during_search": False,
+    },
+    "final": {"tasks": {"kind": "linear", "dim": 4, "n_tasks": 8, "n_train": 100, "n_valid": 40}},
+    "workers": {"migration_interval": 2000},
+    "checkpoint": {"every_seconds": 0.3},
+    "progress_every_seconds": 0.2,
+}
+
+
+def small(**workers: Any) -> Config:
+    data = json.loads(json.dumps(SMALL))
+    data["workers"].update(workers)
+    return parse_config(data, "test")
+
+
+def run(config: Config, path: Path) -> tuple[dict[str, Any], Any, list[dict[str, Any]]]:
+    folder = RunFolder.create(path)
+    summary, best = run_experiments(config, folder)
+    return summary.to_json(), best, folder.records()
+
+
+def outcome(summary: dict[str, Any]) -> tuple[Any, ...]:
+    keys = ("select_fitness", "final_fitness", "search_fitness", "evaluations", "experiments")
+    return (*(summary[k] for k in keys), summary["full_evaluations"])
+
+
+def test_one_inline_worker_is_the_single_process_search(tmp_path: Path) -> None:
+    """Island 0 uses the seeds of a plain run: same candidates, same best, same result."""
+    config = small()
+    assert config.workers.resolved_backend() == "inline"
+    summary, best, records = run(config, tmp_path / "run")
+    # The search as run_experiments ran it before islands: one CompiledSearch, experiment 1.
+    interp = make_interpreter("compiled")
+    rng = np.random.default_rng(derive_seed(config.seed, "search", 1))
+    tasks = build_tasks(config.tasks, derive_seed(config.seed, "tasks", 1))
+    search = build_search(config, build_space(config), tasks, interp, rng)
+    result = search.run(max_evals=config.search.max_evals)
+    assert best == result.best.genome
+    assert summary["search_fitness"] == result.best.fitness
+    assert summary["evaluations"] == result.evaluations == 30_000
+    assert summary["full_evaluations"] == search.full_evaluations
+    select = build_tasks(config.select.tasks, derive_seed(config.seed, "select"))
+    select_rng = np.random.default_rng(derive_seed(config.seed, "select-rng"))
+    want = combine(interp.fitnesses(best, select, select_rng), config.fitness.combine)
+    assert summary["select_fitness"] == want
+    assert load_program(tmp_path / "run" / "best.json") == best
+    events = [r["event"] for r in records if "event" in r]
+    assert events == ["workers_started", "finished"]
+
+
+def test_one_process_worker_equals_inline(tmp_path: Path) -> None:
+    inline, best_inline, _ = run(small(), tmp_path / "inline")
+    procs, best_procs, records = run(small(backend="processes"), tmp_path / "procs")
+    assert outcome(procs) == outcome(inline)
+    assert best_procs == best_inline
+    started = next(r for r in records if r.get("event") == "workers_started")
+    assert started["backend"] == "processes" and started["pids"][0] != os.getpid()
+
+
+def _check_two_islands(summary: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    assert summary["evaluations"] == 30_000 and summary["stopped"] == "max_experiments"
+    assert 0.0 <= summary["select_fitness"] <= 1.0
+    finished = next(r for r in records if r.get("event") == "finished")
+    islands = finished["islands"]
+    assert len(islands) == 2 and sum(i["evaluations"] for i in islands) == 30_000
+    assert all(i["evaluations"] > 0 and i["migrations"] > 0 for i in islands)
+
+
+def test_two_process_workers_migrate(tmp_path: Path) -> None:
+    summary, best, records = run(small(count=2), tmp_path / "run")
+    _check_two_islands(summary, records)
+    best.validate()
+
+
+def test_ray_search_with_migration(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray", reason="Ray is installed by `make test` (primeval[ray])")
+    try:
+        summary, best, records = run(small(count=2, backend="ray"), tmp_path / "run")
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    _check_two_islands(summary, records)
+    best.validate()
+    started = next(r for r in records if r.get("event") == "workers_started")
+    assert started["backend"] == "ray"
+
+
+def _cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "primeval.cli", "search", "-q", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(condition: Any, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path: Path) -> None:
+    data = json.loads(json.dumps(SMALL))
+    data["search"]["max_evals"] = 400_000
+    data["workers"]["count"] = 2
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(data))
+    out = tmp_path / "run"
+    proc = _cli(str(path), "--out", str(out))
+    folder = RunFolder(out)
+
+    def checkpointed() -> bool:
+        try:
+            meta = load_checkpoint(out / RunFolder.CHECKPOINT)[1]
+        except Exception:
+            return False
+        return meta["islands"] is not None and meta["islands"][1]["evaluations"] > 0
+
+    _wait_for(checkpointed, proc)
+    pids = next(r for r in folder.records() if r.get("event") == "workers_started")["pids"]
+    os.kill(pids[1], signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    records = folder.records()
+    restarted = [r for r in records if r.get("event") == "worker_restarted"]
+    assert len(restarted) == 1 and restarted[0]["island"] == 1
+    assert restarted[0]["pid"] not in pids
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["evaluations"] == 400_000
+    finished = next(r for r in records if r.get("event") == "finished")
+    assert [i["restarts"] for i in finished["islands"]] == [0, 1]
+    assert all(i["evaluations"] > 0 for i in finished["islands"])
+
+
+def test_workers_config_is_checked() -> None:
+    with pytest.raises(ConfigError, match="interpreter: compiled"):
+        parse_config({"interpreter": "reference", "workers": {"count": 2}}, "x")
+    with pytest.raises(ConfigError, match="inline"):
+        parse_config({"workers": {"count": 2, "backend": "inline"}}, "x")
+    with pytest.raises(ConfigError, match="same dim"):
+        parse_config({"workers": {"island_tasks": [{"dim": 5}]}}, "x")
+    with pytest.raises(ConfigError, match=r"workers\.count"):
+        parse_config({"workers": {"count": 0}}, "x")
+    c = parse_config({"workers": {"count": 3}}, "x")
+    assert c.workers.resolved_backend() == "processes"
+    assert parse_config({"workers": {"ray_address": "auto"}}, "x").workers.resolved_backend() == (
+        "ray"
+    )
+
+
+def test_island_tasks_round_robin(tmp_path: Path) -> None:
+    from primeval.algorithms.islands import island_tasks
+
+    other = {"kind": "nonlinear", "dim": 4, "n_tasks": 3, "n_train": 30, "n_valid": 10}
+    config = small(count=2, island_tasks=[SMALL["tasks"], other])
+    assert island_tasks(config, 0).kind == "linear" and island_tasks(config, 1).kind == "nonlinear"
+    assert island_tasks(config, 2).kind == "linear"
