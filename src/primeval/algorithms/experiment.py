@@ -67,7 +67,7 @@ def _dataset(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray]:
     experiment) project the same images."""
     from primeval.algorithms.tasks import load_dataset
 
-    return load_dataset(name, path)
+    return load_dataset(name, path, compact=True)
 
 
 def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:

