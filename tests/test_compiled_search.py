@@ -365,3 +365,29 @@ def test_migrants_are_evaluated_and_join_the_population() -> None:
     np.testing.assert_array_equal(c.step(15).fitness, log.fitness)
     too_big = Program.empty(space.banks, (11, 2, 8))
     assert b.immigrate([too_big]) == 0
+
+
+def test_packed_migration_equals_program_migration() -> None:
+    """Islands exchange packed rows; they must carry exactly the programs ``emigrants`` gives."""
+    space = ProgramSpace.uniform(Banks(4, 3, 1), DEMO_OPS, (10, 2, 8))
+    tasks = linear_regression_tasks(3, 4, 20, 10, seed=1)
+    types = [MutationType.ALTER_PARAM, MutationType.RANDOMIZE_INSTRUCTION]
+
+    def search(seed: int) -> CompiledSearch:
+        return CompiledSearch(space, types, tasks, np.random.default_rng(seed), population=20,
+                              tournament=3)  # fmt: skip
+
+    a = search(1)
+    a.step(60)
+    travellers = a.emigrants(10, np.random.default_rng(0))
+    sizes = (12, 3, 9)  # wider than the space's (10, 2, 8): the layouts need not agree
+    rows = a.emigrant_rows(10, np.random.default_rng(0), sizes)
+    assert rows["ops"].shape == (10, sum(sizes))
+    by_programs, by_rows = search(2), search(2)
+    by_programs.step(30)
+    by_rows.step(30)
+    assert by_programs.immigrate(travellers) == by_rows.immigrate_rows(rows, sizes) == 10
+    np.testing.assert_array_equal(by_programs.step(15).fitness, by_rows.step(15).fitness)
+    assert [m.genome for m in by_rows.members()[-15:-5]] == travellers
+    rows["lens"][0] = (11, 2, 8)  # too long for this space: skipped
+    assert search(3).immigrate_rows(rows, sizes) == 9

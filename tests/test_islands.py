@@ -103,7 +103,7 @@ def _check_two_islands(summary: dict[str, Any], records: list[dict[str, Any]]) -
     finished = next(r for r in records if r.get("event") == "finished")
     islands = finished["islands"]
     assert len(islands) == 2 and sum(i["evaluations"] for i in islands) == 30_000
-    assert all(i["evaluations"] > 0 and i["migrations"] > 0 for i in islands)
+    assert all(i["evaluations"] > 0 and i["migrations"] > 0 for i in islands), islands
 
 
 def test_two_process_workers_migrate(tmp_path: Path) -> None:

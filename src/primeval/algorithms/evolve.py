@@ -275,17 +275,24 @@ class CompiledSearch:
             flags=np.zeros(n, dtype=np.int64),
         )
 
+    def warm(self) -> None:
+        """Load (or compile) the machine code now, changing nothing: a call for zero steps."""
+        self._evolve(0)
+
+    def _evolve(self, n: int) -> None:
+        self._dispatch.evolve(
+            self._dispatch._KNOWN, self.tables, self._tasks, self.pop, self._ws, self._cache,
+            self._hurdle, self._best, self.lineage, self._migrants, self._si, self._sf, self._ctr,
+            self._rngs, self._idle, n,
+        )  # fmt: skip
+
     def step(self, n: int) -> cs.Lineage:
         """Make, evaluate and place ``n`` candidates; returns their lineage records."""
         if n <= 0:
             return self._new_log(0)
         if n > len(self.lineage.ids):
             self.lineage = self._new_log(max(n, 2 * len(self.lineage.ids)))
-        self._dispatch.evolve(
-            self._dispatch._KNOWN, self.tables, self._tasks, self.pop, self._ws, self._cache,
-            self._hurdle, self._best, self.lineage, self._migrants, self._si, self._sf, self._ctr,
-            self._rngs, self._idle, n,
-        )  # fmt: skip
+        self._evolve(n)
         self._best_cache = None
         return cs.Lineage(*(a[:n] for a in self.lineage))
 
@@ -346,38 +353,103 @@ class CompiledSearch:
 
     def emigrants(self, n: int, rng: np.random.Generator) -> list[Program]:
         """Copies of ``n`` members drawn without replacement (all of them if fewer)."""
+        rows = self.emigrant_rows(n, rng, tuple(int(m) for m in self.tables.max_sizes))
+        return [self._program(*self._own_row(rows, r)) for r in range(len(rows["lens"]))]
+
+    def emigrant_rows(
+        self, n: int, rng: np.random.Generator, sizes: tuple[int, ...]
+    ) -> dict[str, np.ndarray]:
+        """:meth:`emigrants` as packed rows (``ops``, ``args``, ``data``, ``lens``; component
+        ``c`` at ``sum(sizes[:c])``, zeros past its length): no program objects, so that
+        migration costs microseconds, not milliseconds."""
         count = int(self._ctr[cs.C_COUNT])
         size, head = len(self.pop.order), int(self._ctr[cs.C_HEAD])
         picks = rng.choice(count, size=min(n, count), replace=False) if count else np.zeros(0)
-        rows = [int(self.pop.order[(head + int(k)) % size]) for k in picks]
-        p = self.pop
-        return [self._program(p.ops[r], p.args[r], p.data[r], p.lens[r]) for r in rows]
+        index = self.pop.order[(head + picks.astype(np.int64)) % size]
+        lens = self.pop.lens[index].astype(np.int64)
+        k, width = len(index), sum(sizes)
+        out = {
+            "ops": np.zeros((k, width), dtype=np.int16),
+            "args": np.zeros((k, width, 3), dtype=np.int16),
+            "data": np.zeros((k, width, 3)),
+            "lens": lens,
+        }
+        for c in range(3):
+            lo, plo, w = int(self.tables.offsets[c]), sum(sizes[:c]), sizes[c]
+            w = min(w, int(self.tables.max_sizes[c]))
+            live = np.arange(w)[None, :] < lens[:, c : c + 1]
+            out["ops"][:, plo : plo + w] = np.where(live, self.pop.ops[index, lo : lo + w], 0)
+            for f in ("args", "data"):
+                src = getattr(self.pop, f)[index, lo : lo + w]
+                out[f][:, plo : plo + w] = np.where(live[:, :, None], src, 0)
+        return out
+
+    def _own_row(
+        self, rows: dict[str, np.ndarray], r: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Row ``r`` of rows packed with this search's ``max_sizes``, in its own layout."""
+        length = self.tables.row_length
+        ops, args, data = (
+            np.zeros(length, np.int64),
+            np.zeros((length, 3), np.int64),
+            np.zeros((length, 3)),
+        )
+        plo = 0
+        for c in range(3):
+            lo, w = int(self.tables.offsets[c]), int(self.tables.max_sizes[c])
+            ops[lo : lo + w] = rows["ops"][r, plo : plo + w]
+            args[lo : lo + w] = rows["args"][r, plo : plo + w]
+            data[lo : lo + w] = rows["data"][r, plo : plo + w]
+            plo += w
+        return ops, args, data, rows["lens"][r]
 
     def immigrate(self, programs: list[Program]) -> int:
         """Queue programs from another island: each is evaluated here, in place of the next
         candidate, and joins the population. Programs that do not fit this search's sizes
         or memory are skipped; returns how many were queued (any still waiting are kept)."""
-        taken, waiting = int(self._ctr[cs.C_MIGRANTS_TAKEN]), int(self._ctr[cs.C_MIGRANTS])
-        keep = [tuple(a[taken:waiting].copy() for a in self._migrants)]
+        sizes = tuple(int(m) for m in self.tables.max_sizes)
         fits = [
             q
             for q in programs
             if q.banks == self.space.banks
-            and all(
-                len(f) <= int(m) for f, m in zip(q.functions, self.tables.max_sizes, strict=True)
-            )
+            and all(len(f) <= m for f, m in zip(q.functions, sizes, strict=True))
         ]
+        k, width = len(fits), sum(sizes)
+        rows = {
+            "ops": np.zeros((k, width), dtype=np.int64),
+            "args": np.zeros((k, width, 3), dtype=np.int64),
+            "data": np.zeros((k, width, 3)),
+            "lens": np.zeros((k, 3), dtype=np.int64),
+        }
+        for r, q in enumerate(fits):
+            plo = 0
+            for c, fn in enumerate(q.functions):
+                rows["ops"][r, plo : plo + len(fn)] = fn.ops
+                rows["args"][r, plo : plo + len(fn)] = fn.args
+                rows["data"][r, plo : plo + len(fn)] = fn.data
+                rows["lens"][r, c] = len(fn)
+                plo += sizes[c]
+        return self.immigrate_rows(rows, sizes)
+
+    def immigrate_rows(self, rows: dict[str, np.ndarray], sizes: tuple[int, ...]) -> int:
+        """:meth:`immigrate` for packed rows (the layout of :meth:`emigrant_rows`) of programs
+        over this search's memory; rows too long for this search's sizes are skipped."""
+        lens = np.asarray(rows["lens"], dtype=np.int64).reshape(-1, 3)
+        fits = np.flatnonzero(np.all(lens <= self.tables.max_sizes[None, :], axis=1))
+        taken, waiting = int(self._ctr[cs.C_MIGRANTS_TAKEN]), int(self._ctr[cs.C_MIGRANTS])
+        keep = tuple(a[taken:waiting].copy() for a in self._migrants)
         total = (waiting - taken) + len(fits)
         migrants = self._new_migrants(max(total, 1))
-        for field, old in zip(migrants, keep[0], strict=True):
+        for field, old in zip(migrants, keep, strict=True):
             field[: len(old)] = old
-        for i, q in enumerate(fits, start=waiting - taken):
-            for c, fn in enumerate(q.functions):
-                lo = int(self.tables.offsets[c])
-                migrants.ops[i, lo : lo + len(fn)] = fn.ops
-                migrants.args[i, lo : lo + len(fn)] = fn.args
-                migrants.data[i, lo : lo + len(fn)] = fn.data
-                migrants.lens[i, c] = len(fn)
+        new = slice(waiting - taken, total)
+        for c in range(3):
+            lo, plo = int(self.tables.offsets[c]), sum(sizes[:c])
+            w = min(sizes[c], int(self.tables.max_sizes[c]))
+            migrants.ops[new, lo : lo + w] = rows["ops"][fits, plo : plo + w]
+            migrants.args[new, lo : lo + w] = rows["args"][fits, plo : plo + w]
+            migrants.data[new, lo : lo + w] = rows["data"][fits, plo : plo + w]
+        migrants.lens[new] = lens[fits]
         self._migrants = migrants
         self._ctr[cs.C_MIGRANTS_TAKEN] = 0
         self._ctr[cs.C_MIGRANTS] = total

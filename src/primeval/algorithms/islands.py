@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from primeval.algorithms.program import Function, Program, program_from_json, program_to_json
+from primeval.algorithms.program import Program, program_from_json, program_to_json
 from primeval.config import Config, TaskConfig, parse_config
 from primeval.engine.genome import Individual
 from primeval.engine.search import SearchProgress
@@ -80,45 +80,42 @@ def pack(programs: list[Program], sizes: tuple[int, int, int]) -> dict[str, np.n
     return {"ops": ops, "args": args, "data": data, "lens": lens}
 
 
-def unpack(
-    rows: Mapping[str, np.ndarray], sizes: tuple[int, int, int], banks: Any
-) -> list[Program]:
-    out = []
-    for r in range(len(rows["lens"])):
-        fns, lo = [], 0
-        for c in range(3):
-            n = int(rows["lens"][r, c])
-            sl = slice(lo, lo + n)
-            fns.append(Function(rows["ops"][r, sl], rows["args"][r, sl], rows["data"][r, sl]))
-            lo += sizes[c]
-        out.append(Program(fns[0], fns[1], fns[2], banks))
-    return out
-
-
 def _select(rows: Mapping[str, np.ndarray], index: Any) -> dict[str, np.ndarray]:
     return {k: np.asarray(v)[index] for k, v in rows.items()}
 
 
-def build_island(config: Config, experiment: int, island: int) -> Any:
-    """The compiled search of island ``island`` in experiment ``experiment``."""
+def build_island_tasks(config: Config, experiment: int, island: int) -> Any:
+    """The search tasks of island ``island`` in experiment ``experiment``."""
+    from primeval.algorithms.experiment import build_tasks, derive_seed
+
+    label = island_label(experiment, island)
+    return build_tasks(island_tasks(config, island), derive_seed(config.seed, "tasks", *label))
+
+
+def build_island(config: Config, experiment: int, island: int, tasks: Any = None) -> Any:
+    """The compiled search of island ``island`` in experiment ``experiment``.
+
+    ``tasks``: its task set, built by the coordinator (so that a worker process never loads
+    an image data set); built here when ``None``.
+    """
     from primeval.algorithms.experiment import (
         build_search,
         build_space,
-        build_tasks,
         derive_seed,
         make_interpreter,
     )
 
     label = island_label(experiment, island)
     rng = np.random.default_rng(derive_seed(config.seed, "search", *label))
-    tasks = build_tasks(island_tasks(config, island), derive_seed(config.seed, "tasks", *label))
+    if tasks is None:
+        tasks = build_island_tasks(config, experiment, island)
     return build_search(config, build_space(config), tasks, make_interpreter("compiled"), rng)
 
 
 class IslandWorker:
     """One island, served command by command (in a worker process, an actor or inline).
 
-    Commands: ``init`` ({config, experiment, island, state}), ``run`` (n candidates),
+    Commands: ``init`` ({config, experiment, island, state, tasks}), ``run`` (n candidates),
     ``emigrate`` ((n, seed): packed programs), ``immigrate`` (packed programs: how many
     were queued),
     ``state`` (arrays for ``CompiledSearch.load_state``).
@@ -132,10 +129,13 @@ class IslandWorker:
     def handle(self, command: str, argument: Any) -> Any:
         if command == "init":
             config = parse_config(argument["config"], "worker config")
-            self.search = build_island(config, argument["experiment"], argument["island"])
+            self.search = build_island(
+                config, argument["experiment"], argument["island"], argument.get("tasks")
+            )
             self.sizes = row_sizes(config)
             if argument.get("state") is not None:
                 self.search.load_state(argument["state"])
+            self.search.warm()  # ready to run when the coordinator hears back
             self.sent_best = -1
             return self._report(0.0)
         if command == "run":
@@ -144,10 +144,9 @@ class IslandWorker:
             return self._report(time.perf_counter() - start)
         if command == "emigrate":
             n, seed = argument
-            programs = self.search.emigrants(int(n), np.random.default_rng(int(seed)))
-            return pack(programs, self.sizes)
+            return self.search.emigrant_rows(int(n), np.random.default_rng(int(seed)), self.sizes)
         if command == "immigrate":
-            return self.search.immigrate(unpack(argument, self.sizes, self.search.space.banks))
+            return self.search.immigrate_rows(argument, self.sizes)
         if command == "state":
             return self.search.state()
         raise ValueError(f"unknown command {command!r}")
@@ -270,6 +269,11 @@ class Archipelago:
         self._collecting = False
         self._states: dict[int, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
         self._config_json = config.model_dump(mode="json")
+        # Runs start once every island is built (a slow start would leave one island idle
+        # while the others spend the budget); a restarted island does not hold the others.
+        self._ready: set[int] = set()
+        # Built here, once: workers get arrays (a few MB) instead of loading image data sets.
+        self._tasks = [build_island_tasks(config, experiment, i) for i in range(self.n)]
         for i in range(self.n):
             self._init(i, restart=False)
 
@@ -295,6 +299,7 @@ class Archipelago:
                 "experiment": self.experiment,
                 "island": i,
                 "state": state,
+                "tasks": self._tasks[i],
             },
         )
 
@@ -330,6 +335,8 @@ class Archipelago:
             last = reply.error.strip().splitlines()[-1]
             raise WorkerError(f"island {i}: {reply.command} failed in its worker: {last}")
         v = reply.value
+        if reply.command == "init":
+            self._ready.add(i)
         if reply.command in ("init", "run"):
             if reply.command == "run":
                 st.in_flight = 0
@@ -359,7 +366,7 @@ class Archipelago:
         if i in self._want_state and i not in self._states:
             self.pool.send(i, "state")
             self._want_state.discard(i)
-        if stopping:
+        if stopping or len(self._ready) < self.n:
             return
         if self.n > 1 and st.evaluations >= st.next_migration:
             self._migrate(i)

