@@ -1,21 +1,29 @@
-"""Search throughput with 1 and 2 workers (islands), and peak memory: issue 4's benchmark.
+"""Search throughput with 1 and 2 workers (islands), and peak memory.
 
 For each config (default: the demo and ``projected16``) and each back end, runs
 ``primeval search`` in a fresh process for ``--seconds`` of search with 1 worker (the
-default, in-process) and with 2 workers (local processes; optionally Ray), select and final
-checks reduced to the end of the run. Prints one JSON line per run:
+default, in-process), with 2 workers (local processes; optionally Ray) and with 2 workers
+without migration, select and final checks reduced to the end of the run. Prints one JSON
+line per run:
 
 - ``evals_per_s``: candidates per second over the progress ticks after the first one that
   shows evaluations (start-up, compilation-cache loading and task building excluded);
+  ``full_evals_per_s`` the same for candidates evaluated in full (not answered by FEC);
+  ``island_evals_per_s`` per island;
 - ``peak_rss_mb``: the peak of the summed resident memory of the whole process tree (the
   search command, its workers and, for Ray, Ray's own processes), sampled every 0.1 s;
 - ``peak_rss_search_mb``: the sum of each search process's own peak (coordinator + workers)
   as the run reports it;
 
-and one line per config with the 2-worker / 1-worker ratio measured in this run.
+and one line per config with the 2-worker / 1-worker ratios measured in this run: of
+candidates, of full evaluations, and on identical work. Candidates per second depend on the
+search's course (how fast FEC answers, how long programs grow) and islands of different
+seeds take different courses, most of all from empty programs (``projected16``): island 0 of
+the run without migration is the 1-worker search itself, so twice its rate over the 1-worker
+rate (``ratio_2_vs_1_same_work``) is the speed-up on the same work.
 
 Run: ``.venv/bin/python bench/workers.py [--seconds 20] [--config demo --config projected16]
-[--ray]`` (about 3 minutes with defaults; the machine should be otherwise idle).
+[--ray]`` (about 5 minutes with defaults; the machine should be otherwise idle).
 """
 
 from __future__ import annotations
@@ -62,21 +70,25 @@ def _tree_rss_mb(root: int) -> float:
     return sum(rss.get(p, 0) for p in tree) / 1024.0
 
 
-def measure(name: str, workers: int, backend: str, seconds: float, tmp: Path) -> dict[str, Any]:
-    cfg = load_config(name).with_overrides(
-        **{
-            "search.max_evals": 10**9,
-            "search.time_budget": seconds,
-            "select.sufficient_fitness": None,
-            "select.check_during_search": False,
-            "select.max_experiments": 1,
-            "workers.count": workers,
-            "workers.backend": backend,
-        }
-    )
-    config = tmp / f"{name}-{workers}-{backend}.yaml"
+def measure(
+    name: str, workers: int, backend: str, seconds: float, tmp: Path, migrate: bool = True
+) -> dict[str, Any]:
+    overrides: dict[str, Any] = {
+        "search.max_evals": 10**9,
+        "search.time_budget": seconds,
+        "select.sufficient_fitness": None,
+        "select.check_during_search": False,
+        "select.max_experiments": 1,
+        "workers.count": workers,
+        "workers.backend": backend,
+    }
+    if not migrate:
+        overrides["workers.migration_interval"] = 10**12
+    cfg = load_config(name).with_overrides(**overrides)
+    tag = f"{name}-{workers}-{backend}-{'m' if migrate else 'nm'}"
+    config = tmp / f"{tag}.yaml"
     config.write_text(dump_config(cfg))
-    out = tmp / f"run-{name}-{workers}-{backend}"
+    out = tmp / f"run-{tag}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "primeval.cli", "search", str(config), "--out", str(out), "-q"],
         stdout=subprocess.DEVNULL,
@@ -104,9 +116,17 @@ def measure(name: str, workers: int, backend: str, seconds: float, tmp: Path) ->
     if len(ticks) < 3:
         raise SystemExit(f"{name} with {workers} worker(s): too few ticks; raise --seconds")
     first, last = ticks[1], ticks[-1]
-    rate = (last["evaluations"] - first["evaluations"]) / (
-        last["elapsed_seconds"] - first["elapsed_seconds"]
-    )
+    span = last["elapsed_seconds"] - first["elapsed_seconds"]
+    rate = (last["evaluations"] - first["evaluations"]) / span
+    full = (last["full_evaluations"] - first["full_evaluations"]) / span
+    islands = [
+        (b - a) / span
+        for a, b in zip(
+            first.get("island_evaluations", [first["evaluations"]]),
+            last.get("island_evaluations", [last["evaluations"]]),
+            strict=True,
+        )
+    ]
     finished = next(r for r in folder.records() if r.get("event") == "finished")
     own = finished["coordinator_peak_rss_mb"] + (
         sum(i["peak_rss_mb"] for i in finished["islands"]) if backend != "inline" else 0.0
@@ -115,9 +135,12 @@ def measure(name: str, workers: int, backend: str, seconds: float, tmp: Path) ->
         "config": name,
         "workers": workers,
         "backend": backend,
-        "seconds": round(last["elapsed_seconds"] - first["elapsed_seconds"], 1),
+        "migration": migrate,
+        "seconds": round(span, 1),
         "evaluations": last["evaluations"],
         "evals_per_s": round(rate, 1),
+        "full_evals_per_s": round(full, 1),
+        "island_evals_per_s": [round(r, 1) for r in islands],
         "peak_rss_mb": round(peak, 1),
         "peak_rss_search_mb": round(own, 1),
         "fec_hit_rate": last.get("fec_hit_rate"),
@@ -136,8 +159,20 @@ def main() -> None:
             print(json.dumps(one), flush=True)
             two = measure(name, 2, "processes", args.seconds, Path(tmp))
             print(json.dumps(two), flush=True)
-            ratio = two["evals_per_s"] / one["evals_per_s"]
-            print(json.dumps({"config": name, "ratio_2_vs_1": round(ratio, 2)}), flush=True)
+            same = measure(name, 2, "processes", args.seconds, Path(tmp), migrate=False)
+            print(json.dumps(same), flush=True)
+            ratios = {
+                "config": name,
+                "ratio_2_vs_1": round(two["evals_per_s"] / one["evals_per_s"], 2),
+                "ratio_2_vs_1_full": round(two["full_evals_per_s"] / one["full_evals_per_s"], 2),
+                # Island 0 of a 2-worker run without migration runs the very search of the
+                # 1-worker run (same seed, same tasks): twice its rate over the solo rate is
+                # the speed-up on identical work, free of how fast other seeds' programs grow.
+                "ratio_2_vs_1_same_work": round(
+                    2 * same["island_evals_per_s"][0] / one["evals_per_s"], 2
+                ),
+            }
+            print(json.dumps(ratios), flush=True)
             if args.ray:
                 print(json.dumps(measure(name, 2, "ray", args.seconds, Path(tmp))), flush=True)
 

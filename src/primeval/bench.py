@@ -5,7 +5,7 @@ bookkeeping, evaluation), run by :func:`primeval.algorithms.experiment.run_exper
 config for a fixed wall time, in a fresh process limited to one BLAS thread. With the compiled
 interpreter that is the compiled search loop (:mod:`primeval.algorithms.evolve`), with the
 reference one the Python loop (:class:`primeval.engine.search.Search`). A fresh process per
-measurement makes the peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``) that measurement's own
+measurement makes the peak RSS (:func:`primeval.engine.workers.peak_rss_mb`) that measurement's own
 and keeps compiling out of the clock: the child first warms up (compiled code loaded, one
 evaluation and one FEC probe on the config's tasks, one candidate through the search loop),
 reported as ``first_eval_s``, and only then starts the search.
@@ -55,7 +55,6 @@ import contextlib
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -72,6 +71,7 @@ from primeval.algorithms.program import Program
 from primeval.algorithms.tasks.base import TaskSet
 from primeval.config import Config, load_config
 from primeval.engine.search import SearchProgress
+from primeval.engine.workers import peak_rss_mb
 
 CONFIGS = ("demo", "nonlinear", "projected16")
 INTERPRETERS = ("compiled", "reference")
@@ -308,11 +308,6 @@ class Measurement:
         if self.interpreter != "compiled" or self.ratio_compiled_reference is None:
             d.pop("ratio_compiled_reference")
         return d
-
-
-def peak_rss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes there, KiB here
 
 
 def bench_config(config: str, interpreter: str, fec: bool, seconds: float) -> Config:

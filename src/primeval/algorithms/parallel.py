@@ -222,6 +222,8 @@ def run_islands(
                     record["evaluations"] += b[0]
                     record["elapsed_seconds"] = round(time.perf_counter() - t0, 3)
                     record["experiment"] = exp
+                    if a.n > 1:
+                        record["island_evaluations"] = [st.evaluations for st in a.status]
                     folder.append_progress(record)
                     rep.progress(exp, p)
                     found = a.best()

@@ -30,6 +30,7 @@ import multiprocessing.connection as mpc
 import queue
 import resource
 import signal
+import sys
 import threading
 import traceback
 from dataclasses import dataclass
@@ -63,8 +64,21 @@ def _make(factory: str) -> Handler:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory, in MB (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident memory, in MB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, which starts afresh in a new program;
+    ``getrusage``'s ``ru_maxrss`` survives ``exec``, so a worker forked from a big parent and
+    then exec'ed would report the parent's peak. Elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0  # bytes on macOS
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def _call(handler: Handler, command: str, argument: Any) -> tuple[bool, Any]:
