@@ -230,3 +230,38 @@ def test_a_finished_run_cannot_be_resumed(tmp_path: Path) -> None:
     before = _files(folder.path)
     assert "finished" in _fails("--resume", str(folder.path))
     assert _files(folder.path) == before
+
+
+def test_sigkill_in_a_later_experiment_resumes_to_the_same_result(tmp_path: Path) -> None:
+    """Experiments restart the search; a kill in the second one resumes the second one,
+    with the first one's selection kept."""
+    config = dict(CONFIG, search={"population": 60, "tournament": 6, "max_evals": 250_000})
+    config["select"] = dict(CONFIG["select"], max_experiments=3)
+    whole = RunFolder.create(tmp_path / "whole")
+    want, want_best = run_experiments(parse_config(config, "test"), whole)
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(config))
+    out = tmp_path / "killed"
+    proc = _cli(str(path), "--out", str(out))
+    end = time.monotonic() + 60
+    while True:
+        meta = _checkpoint_meta(out)
+        islands = meta["islands"] if meta and meta["experiment"] == 2 else None
+        if islands and islands[0]["evaluations"] >= 20_000:
+            break
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "primeval.cli", "search", "-q", "--resume", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    got = json.loads((out / "summary.json").read_text())
+    assert [got[k] for k in KEYS] == [getattr(want, k) for k in KEYS]
+    assert got["experiments"] == want.experiments == 3
+    assert load_program(out / "best.json") == want_best
