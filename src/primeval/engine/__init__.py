@@ -5,6 +5,7 @@ the :class:`~primeval.engine.genome.GenomeSpace` and
 :class:`~primeval.engine.genome.Evaluator` protocols.
 """
 
+from primeval.engine.clock import SimulatedClock
 from primeval.engine.genome import Evaluator, GenomeSpace, Individual
 from primeval.engine.search import Search, SearchProgress, SearchResult
 from primeval.engine.strategies import RandomSearch, RegularizedEvolution, Strategy
@@ -18,5 +19,6 @@ __all__ = [
     "Search",
     "SearchProgress",
     "SearchResult",
+    "SimulatedClock",
     "Strategy",
 ]

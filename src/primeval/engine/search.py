@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from primeval.engine.clock import SimulatedClock
 from primeval.engine.genome import Evaluator, Individual, clean_fitness
 from primeval.engine.strategies import Strategy
 
@@ -46,15 +47,17 @@ class SearchResult(Generic[G]):
     best: Individual[G]
     evaluations: int
     elapsed_seconds: float
-    stopped: str  # "max_evals", "time_budget" or "callback"
+    stopped: str  # "max_evals", "time_budget", "simulated_budget" or "callback"
 
 
 class Search(Generic[G]):
-    """Runs a strategy against an evaluator within an evaluation and/or time budget.
+    """Runs a strategy against an evaluator within an evaluation, time and/or simulated budget.
 
     ``on_progress`` is called about every ``progress_every_seconds`` (and at the
     end); if it returns True the search stops. ``on_individual`` sees every
-    evaluated individual (lineage logging).
+    evaluated individual (lineage logging). ``clock`` is a simulated clock the
+    evaluator charges: the evaluation that overruns its budget is discarded (not
+    told to the strategy, not counted) and the search stops.
     """
 
     def __init__(
@@ -69,9 +72,10 @@ class Search(Generic[G]):
         on_individual: Callable[[Individual[G]], None] | None = None,
         start_evaluations: int = 0,
         start_id: int = 0,
+        clock: SimulatedClock | None = None,
     ) -> None:
-        if max_evals is None and time_budget is None:
-            raise ValueError("a search needs max_evals or time_budget")
+        if max_evals is None and time_budget is None and (clock is None or clock.budget is None):
+            raise ValueError("a search needs max_evals, time_budget or a simulated clock budget")
         self.strategy = strategy
         self.evaluator = evaluator
         self.rng = rng
@@ -80,6 +84,7 @@ class Search(Generic[G]):
         self.progress_every_seconds = progress_every_seconds
         self.on_progress = on_progress
         self.on_individual = on_individual
+        self.clock = clock
         self.evaluations = start_evaluations
         self._next_id = start_id
         self._t0 = 0.0
@@ -93,13 +98,16 @@ class Search(Generic[G]):
         fits = [clean_fitness(m.fitness) for m in members]
         finite = [f for f in fits if math.isfinite(f)]
         best = self.strategy.best
+        stats = dict(self.evaluator.stats())
+        if self.clock is not None:
+            stats["simulated_seconds"] = self.clock.elapsed
         return SearchProgress(
             evaluations=self.evaluations,
             elapsed_seconds=now,
             evals_per_second=rate,
             best_fitness=clean_fitness(best.fitness) if best else -math.inf,
             mean_fitness=float(np.mean(finite)) if finite else -math.inf,
-            stats=dict(self.evaluator.stats()),
+            stats=stats,
         )
 
     def _report(self) -> bool:
@@ -107,10 +115,12 @@ class Search(Generic[G]):
         self._last_report = (p.elapsed_seconds, p.evaluations)
         return bool(self.on_progress(p)) if self.on_progress else False
 
-    def step(self) -> Individual[G]:
-        """One ask / evaluate / tell."""
+    def step(self) -> Individual[G] | None:
+        """One ask / evaluate / tell; None if the evaluation overran the simulated budget."""
         genome, parent, what = self.strategy.ask(self.rng)
         fitness = self.evaluator.evaluate(genome)
+        if self.clock is not None and self.clock.overrun:
+            return None
         self.evaluations += 1
         ind = Individual(self._next_id, genome, fitness, parent, what, self.evaluations)
         self._next_id += 1
@@ -126,7 +136,9 @@ class Search(Generic[G]):
         stopped = "max_evals"
         check_clock = 0
         while self.max_evals is None or self.evaluations < self.max_evals:
-            self.step()
+            if self.step() is None:
+                stopped = "simulated_budget"
+                break
             check_clock += 1
             if check_clock >= 16:  # reading the clock every step costs more than it tells
                 check_clock = 0
@@ -141,7 +153,8 @@ class Search(Generic[G]):
                         break
         if stopped != "callback" and self._report():
             stopped = "callback"
-        assert self.strategy.best is not None
+        if self.strategy.best is None:
+            raise ValueError("the simulated budget ran out before the first evaluation finished")
         return SearchResult(
             self.strategy.best,
             self.evaluations,

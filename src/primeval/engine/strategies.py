@@ -53,6 +53,13 @@ class Strategy(abc.ABC, Generic[G]):
         for m in members:
             self._tell(m)
 
+    def state(self) -> dict[str, Any]:
+        """JSON-ready state beyond the members (e.g. a learned policy), for checkpoints."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state`, after :meth:`restore`."""
+
     def describe(self) -> dict[str, Any]:
         return {"strategy": type(self).__name__}
 

