@@ -305,15 +305,21 @@ def test_python_lockstep_equals_reference() -> None:
     ):
         n = len(tasks)
         stacked = tasks.stacked()
+        lanes = compiled_module.lane_arrays(
+            stacked["train_x"], stacked["train_y"], stacked["order"], stacked["valid_x"],
+            stacked["valid_y"],
+        )  # fmt: skip
         ops, args, data, bounds = program.encode()
-        s, v, m = (np.stack([bank] * n) for bank in program.banks.zeros(tasks.dim))
+        b = program.banks
+        s, v, m = compiled_module.bank_arrays(n, b.scalars, b.vectors, b.matrices, tasks.dim)
+        w = s.shape[0] * s.shape[2]  # lanes
         got, errors = np.empty(n), np.full((n, 20), np.nan)
         with np.errstate(all="ignore"):
             compiled_module._run_lockstep(
-                ops, args, data, bounds, s, v, m, stacked["train_x"], stacked["train_y"],
-                stacked["order"], stacked["valid_x"], stacked["valid_y"], tasks.classification,
-                14, 6, 100.0, got, errors, True, reload, np.empty((3, n), dtype=np.uint64),
-                np.empty((2, n)),
+                ops, args, data, bounds, s, v, m, lanes, n, stacked["train_x"].shape[1],
+                tasks.classification, 14, 6, 100.0, got, errors, True, reload,
+                np.empty((3, w), dtype=np.uint64), np.empty((2, w)), np.empty((w, b.scalars)),
+                np.empty((w, b.vectors, tasks.dim)),
             )  # fmt: skip
         want = REFERENCE.fitnesses(program, tasks, np.random.default_rng(0), 14, 6)
         np.testing.assert_array_equal(got, want)

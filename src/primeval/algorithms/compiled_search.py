@@ -659,13 +659,24 @@ FLAG_FEC_HIT, FLAG_OVER_BUDGET, FLAG_DRAWS = 1, 2, 4
 
 
 class TaskArrays(NamedTuple):
-    """A task set's stacked arrays (``TaskSet.stacked``)."""
+    """A task set's stacked arrays (``TaskSet.stacked``) and its examples in lanes
+    (``interpret.compiled.lane_arrays``)."""
 
     train_x: np.ndarray
     train_y: np.ndarray
     order: np.ndarray
     valid_x: np.ndarray
     valid_y: np.ndarray
+    lanes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+class TaskSplit(NamedTuple):
+    """All the search tasks, and the hurdle's first tasks and the rest (all of them again
+    without a hurdle)."""
+
+    all: TaskArrays
+    head: TaskArrays
+    tail: TaskArrays
 
 
 class Population(NamedTuple):
@@ -697,7 +708,7 @@ class Workspace(NamedTuple):
     dce: np.ndarray  # (4, locations) bool
     u: np.ndarray  # (32,) uniforms
     pos: np.ndarray  # (1,) next uniform
-    s: np.ndarray  # (T, n_s) memory
+    s: np.ndarray  # memory in lanes (interpret.compiled.bank_arrays)
     v: np.ndarray
     m: np.ndarray
     fitness: np.ndarray  # (T,)
@@ -818,9 +829,10 @@ def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_r
         if draws:  # as the reference: each task draws from a freshly seeded generator
             restore_generators(cache.restore_to, cache.restore_from, cache.restore_len)
             probe_rngs = cache.gens
+        ta = tasks.all
         run_tasks_with(
             known, ops, args, data, bounds, ws.s, ws.v, ws.m,
-            tasks.train_x, tasks.train_y, tasks.order, tasks.valid_x, tasks.valid_y,
+            ta.train_x, ta.train_y, ta.order, ta.valid_x, ta.valid_y, ta.lanes,
             classify, si[S_FEC_TRAIN], si[S_FEC_VALID], max_abs, probe_rngs, ws.fitness, ws.probe,
         )  # fmt: skip
         key = fingerprint(ws.probe, sf[F_FEC_SCALE], ws.bits)
@@ -846,25 +858,26 @@ def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_r
     h = si[S_HURDLE_TASKS]
     n_train, n_valid = si[S_N_TRAIN], si[S_N_VALID]
     if h > 0:
+        th = tasks.head
         run_tasks_with(
-            known, ops, args, data, bounds, ws.s[:h], ws.v[:h], ws.m[:h],
-            tasks.train_x[:h], tasks.train_y[:h], tasks.order[:h], tasks.valid_x[:h],
-            tasks.valid_y[:h], classify, n_train, n_valid, max_abs, rngs, ws.fitness[:h],
-            ws.no_probe,
+            known, ops, args, data, bounds, ws.s, ws.v, ws.m,
+            th.train_x, th.train_y, th.order, th.valid_x, th.valid_y, th.lanes,
+            classify, n_train, n_valid, max_abs, rngs, ws.fitness[:h], ws.no_probe,
         )  # fmt: skip
         result = combine_into(ws.fitness[:h], median)
         if hurdle_check(hurdle.window, hurdle.finite, hurdle.state, hurdle.params, result):
+            tt = tasks.tail
             run_tasks_with(
-                known, ops, args, data, bounds, ws.s[h:], ws.v[h:], ws.m[h:],
-                tasks.train_x[h:], tasks.train_y[h:], tasks.order[h:], tasks.valid_x[h:],
-                tasks.valid_y[h:], classify, n_train, n_valid, max_abs, rngs, ws.fitness[h:],
-                ws.no_probe,
+                known, ops, args, data, bounds, ws.s, ws.v, ws.m,
+                tt.train_x, tt.train_y, tt.order, tt.valid_x, tt.valid_y, tt.lanes,
+                classify, n_train, n_valid, max_abs, rngs, ws.fitness[h:], ws.no_probe,
             )  # fmt: skip
             result = combine_into(ws.fitness, median)
     else:
+        ta = tasks.all
         run_tasks_with(
             known, ops, args, data, bounds, ws.s, ws.v, ws.m,
-            tasks.train_x, tasks.train_y, tasks.order, tasks.valid_x, tasks.valid_y,
+            ta.train_x, ta.train_y, ta.order, ta.valid_x, ta.valid_y, ta.lanes,
             classify, n_train, n_valid, max_abs, rngs, ws.fitness, ws.no_probe,
         )  # fmt: skip
         result = combine_into(ws.fitness, median)

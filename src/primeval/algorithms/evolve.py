@@ -29,8 +29,11 @@ from primeval.algorithms.evaluate import (
 )
 from primeval.algorithms.interpret.compiled import (
     _IDLE_RNG,
+    bank_arrays,
     generator_addresses,
+    lane_arrays,
     load_dispatch,
+    vectorizing,
 )
 from primeval.algorithms.interpret.reference import MAX_ABS_ERROR
 from primeval.algorithms.mutate import MutationType, ProgramSpace
@@ -94,6 +97,22 @@ def _probe_generators(
     return gens, tables
 
 
+def _task_arrays(st: Mapping[str, np.ndarray], lo: int, hi: int) -> cs.TaskArrays:
+    """Tasks ``lo:hi`` of stacked arrays, and their examples in lanes."""
+    part = [st[k][lo:hi] for k in ("train_x", "train_y", "order", "valid_x", "valid_y")]
+    return cs.TaskArrays(*part, lane_arrays(*part))
+
+
+def _split(st: Mapping[str, np.ndarray], hurdle_tasks: int) -> cs.TaskSplit:
+    n = len(st["train_x"])
+    every = _task_arrays(st, 0, n)
+    if hurdle_tasks <= 0:
+        return cs.TaskSplit(every, every, every)
+    return cs.TaskSplit(
+        every, _task_arrays(st, 0, hurdle_tasks), _task_arrays(st, hurdle_tasks, n)
+    )
+
+
 def mutation_label(code: int) -> str:
     """The lineage log's mutation code as text (``"alter_param learn"``)."""
     kind, comp = divmod(int(code), 4)
@@ -144,9 +163,7 @@ class CompiledSearch:
         self.rng = rng  # kept alive: the compiled loop draws from its state by address
         self.tables = cs.SearchTables.build(space, list(types), tasks.dim)
         st = tasks.stacked()
-        self._tasks = cs.TaskArrays(
-            st["train_x"], st["train_y"], st["order"], st["valid_x"], st["valid_y"]
-        )
+        self._tasks = _split(st, hurdle.tasks if hurdle is not None else 0)
         size = RANDOM_SEARCH_WINDOW if strategy == "random" else population
         length = self.tables.row_length
         n_tasks, dim = len(tasks), tasks.dim
@@ -162,6 +179,7 @@ class CompiledSearch:
             order=np.arange(size, dtype=np.int64),
         )
         banks = space.banks
+        memory = bank_arrays(n_tasks, banks.scalars, banks.vectors, banks.matrices, dim)
         fec_width = (fec.n_train + fec.n_valid) if fec else 0
         self._ws = cs.Workspace(
             ops=np.zeros(length, dtype=np.int64),
@@ -176,9 +194,9 @@ class CompiledSearch:
             dce=np.zeros((4, banks.scalars + banks.vectors + banks.matrices), dtype=np.bool_),
             u=np.zeros(_BLOCK),
             pos=np.zeros(1, dtype=np.int64),
-            s=np.zeros((n_tasks, banks.scalars)),
-            v=np.zeros((n_tasks, banks.vectors, dim)),
-            m=np.zeros((n_tasks, max(banks.matrices, 1), dim, dim)),
+            s=memory[0],
+            v=memory[1],
+            m=memory[2],
             fitness=np.zeros(n_tasks),
             probe=np.zeros((n_tasks, max(fec_width, 1))),
             no_probe=np.empty((0, 0)),
@@ -280,11 +298,12 @@ class CompiledSearch:
         self._evolve(0)
 
     def _evolve(self, n: int) -> None:
-        self._dispatch.evolve(
-            self._dispatch._KNOWN, self.tables, self._tasks, self.pop, self._ws, self._cache,
-            self._hurdle, self._best, self.lineage, self._migrants, self._si, self._sf, self._ctr,
-            self._rngs, self._idle, n,
-        )  # fmt: skip
+        with vectorizing():
+            self._dispatch.evolve(
+                self._dispatch._KNOWN, self.tables, self._tasks, self.pop, self._ws,
+                self._cache, self._hurdle, self._best, self.lineage, self._migrants, self._si,
+                self._sf, self._ctr, self._rngs, self._idle, n,
+            )  # fmt: skip
 
     def step(self, n: int) -> cs.Lineage:
         """Make, evaluate and place ``n`` candidates; returns their lineage records."""

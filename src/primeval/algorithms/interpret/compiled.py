@@ -263,7 +263,14 @@ def _exact_unary(name: str) -> Callable[[Any], Any]:
 
 
 def _flat_typer(typingctx: Any, arr: Any) -> Any:
-    """A C-ordered array as a 1-D view, without numba's (slower, out-of-line) ``reshape``."""
+    """A C-ordered array as a 1-D view, without numba's (slower, out-of-line) ``reshape``; a
+    1-D array (of any strides) as itself."""
+    if isinstance(arr, types.Array) and arr.ndim == 1:
+
+        def same(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            return _borrowed(context, builder, sig.return_type, args[0])
+
+        return arr(arr), same
     if not (isinstance(arr, types.Array) and arr.layout == "C"):
         return None
     flat_type = arr.copy(ndim=1)
@@ -336,6 +343,16 @@ _overload(_term, _term_typer, strict=False, inline=True)
 # instruction) and a remainder loop, costs twice the arithmetic at that length. All the loads
 # come first, so that an output that is an input is still right.
 _FOUR = 4
+
+LANES = 4
+"""Tasks per lane group: lockstep memory keeps the tasks innermost, ``s[group, address, lane]``,
+so that a kernel inlined into a loop over the lanes of a group becomes SIMD instructions
+across tasks (4 doubles: one AVX2 register)."""
+
+FAST_DIMS = (_FOUR,)
+"""Vector sizes F for which the lockstep jump table has branches compiled with F a constant
+(the lanes' views then have constant shapes and strides: the kernels' loops over F are written
+out, and LLVM can prove that lanes do not alias)."""
 
 
 def _pairwise_block(src: Any, start: int, n: int) -> float:
@@ -531,6 +548,16 @@ def _bounds(a: np.ndarray) -> tuple[int, int]:
     return lo, hi
 
 
+def _extent(a: np.ndarray) -> int:
+    """Bytes from an array's first element to the end of its last (positive strides)."""
+    hi = a.itemsize
+    for k in range(a.ndim):
+        if a.shape[k] == 0:
+            return 0
+        hi += (a.shape[k] - 1) * a.strides[k]
+    return hi
+
+
 def _overlap_typer(a: Any, b: Any) -> Any:
     if isinstance(a, types.Array) and isinstance(b, types.Array):
 
@@ -592,7 +619,7 @@ def _moved_typer(x: Any, out: Any) -> Any:
 
         def array(x: Any, out: Any) -> Any:
             d = x.ctypes.data - out.ctypes.data
-            return d != 0 and abs(d) < out.nbytes
+            return d != 0 and d < _extent(out) and -d < _extent(x)
 
         return array
     if isinstance(x, types.Number):
@@ -662,13 +689,17 @@ def _square_root(a: float) -> float:
 
 _jitable(_pairwise_tree, nrt=True)
 _jitable(_pairwise_line2, _pairwise_line1)
-_jitable(_pairwise_block, _pairwise_line, _pairwise_sum, _shaped, _broadcast, _bounds, inline=True)
+_jitable(
+    _pairwise_block, _pairwise_line, _pairwise_sum, _shaped, _broadcast, _bounds, _extent,
+    inline=True,
+)
 _jitable(_greater_or_nan, _less_or_nan, _add, _subtract, _multiply, _divide, inline=True)
 _jitable(_maximum, _minimum, _absolute, _square_root, inline=True)
 
 
 def _c_arrays(*ts: Any) -> bool:
-    return all(isinstance(t, types.Array) and t.layout == "C" for t in ts)
+    """Whether arrays are C-ordered or 1-D (of any stride): what :func:`flat` takes."""
+    return all(isinstance(t, types.Array) and (t.layout == "C" or t.ndim == 1) for t in ts)
 
 
 # Kernels never make an operand that overlaps its output without being it: copying it first,
@@ -1282,6 +1313,58 @@ def _borrow_typer(typingctx: Any, arr: Any) -> Any:
 borrow: Any = intrinsic(_borrow_typer)
 
 
+def _lane_typer(typingctx: Any, arr: Any, g: Any, u: Any, dim: Any) -> Any:
+    """Lane ``u`` of group ``g`` of lockstep memory: ``arr[g, ..., u]`` of a C-ordered float64
+    array ``(G, n, W)`` or ``(G, n, F, W)`` whose last axis has :data:`LANES` lanes (the caller
+    checks), without reference counting. With ``dim`` a literal, ``F`` is that constant, and
+    so are the view's strides (``W * 8`` and ``F * W * 8`` bytes)."""
+    if not (
+        isinstance(arr, types.Array)
+        and arr.layout == "C"
+        and arr.ndim in (3, 4)
+        and arr.dtype == types.float64
+        and all(isinstance(x, types.Integer) for x in (g, u, dim))
+    ):
+        return None
+    fixed = getattr(dim, "literal_value", None)
+    view = arr.copy(ndim=arr.ndim - 2, layout="A")
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        dst = context.make_array(sig.return_type)(context, builder)
+        intp = context.get_value_type(types.intp)
+        shape = _cg.unpack_tuple(builder, src.shape)
+        gi = context.cast(builder, args[1], sig.args[1], types.intp)
+        ui = context.cast(builder, args[2], sig.args[2], types.intp)
+        lane = intp(LANES)
+        if arr.ndim == 3:
+            dims = [shape[1]]
+            strides = [intp(LANES * 8)]
+        else:
+            f = intp(fixed) if fixed is not None else shape[2]
+            dims = [shape[1], f]
+            strides = [builder.mul(f, intp(LANES * 8)), intp(LANES * 8)]
+        group = builder.mul(lane, dims[0])
+        if arr.ndim == 4:
+            group = builder.mul(group, dims[1])
+        first = builder.add(builder.mul(gi, group), ui)
+        context.populate_array(
+            dst,
+            data=builder.gep(src.data, [first]),
+            shape=dims,
+            strides=strides,
+            itemsize=src.itemsize,
+            meminfo=None,
+            parent=None,
+        )
+        return dst._getvalue()
+
+    return view(arr, g, u, dim), codegen
+
+
+lane: Any = intrinsic(prefer_literal=True)(_lane_typer)
+
+
 # --- the evaluation protocol (its source is compiled into the generated module) -----------------
 
 
@@ -1341,19 +1424,99 @@ def _zero_typer(a: Any) -> Any:
     return loop
 
 
-def _load_task(v: np.ndarray, t: Any, x: np.ndarray, row: Any) -> None:
-    """:func:`_load` for task ``t`` of banks and examples with a leading task axis (``t`` and
-    ``row`` unsigned in compiled code)."""
-    if x.shape[2] == _FOUR:  # written out, see _FOUR
-        v[t, FEATURES, 0], v[t, FEATURES, 1] = x[t, row, 0], x[t, row, 1]
-        v[t, FEATURES, 2], v[t, FEATURES, 3] = x[t, row, 2], x[t, row, 3]
-        return
-    for f in range(x.shape[2]):
-        v[t, FEATURES, f] = x[t, row, f]
+def _load_lanes(
+    v: np.ndarray, x: np.ndarray, row: Any, grp: np.ndarray, n_grp: int, dim: int
+) -> None:
+    """The features of example ``row`` of lane-ordered examples ``x`` (``(rows, G, F, W)``)
+    into the vector banks ``v`` (``(G, n_v, F, W)``) of the groups ``grp[:n_grp]``."""
+    for j in range(n_grp):
+        g = grp[j]
+        for f in range(dim):
+            for u in range(LANES):
+                v[g, FEATURES, f, u] = x[row, g, f, u]
+
+
+def _set_labels(s: np.ndarray, y: np.ndarray, row: Any, grp: np.ndarray, n_grp: int) -> None:
+    """``s[LABEL]`` of the groups ``grp[:n_grp]`` from lane-ordered labels ``y[row]``."""
+    for j in range(n_grp):
+        g = grp[j]
+        for u in range(LANES):
+            s[g, LABEL, u] = y[row, g, u]
+
+
+def _clear_labels(s: np.ndarray, grp: np.ndarray, n_grp: int) -> None:
+    for j in range(n_grp):
+        g = grp[j]
+        for u in range(LANES):
+            s[g, LABEL, u] = 0.0
+
+
+def _any_fails(
+    s: np.ndarray, y: np.ndarray, row: Any, grp: np.ndarray, n_grp: int, mask: np.ndarray,
+    max_abs_error: float,
+) -> bool:
+    """Whether a lane in ``mask`` has an error ``|y - prediction|`` that is NaN or above
+    ``max_abs_error`` (regression). Branch-free over the lanes of a group: SIMD."""
+    bad = 0
+    for j in range(n_grp):
+        g = grp[j]
+        for u in range(LANES):
+            err = abs(y[row, g, u] - s[g, PREDICTION, u])
+            bad |= (mask[g * LANES + u] != 0) & (not err <= max_abs_error)
+    return bad != 0
+
+
+def _add_losses(
+    s: np.ndarray, y: np.ndarray, row: Any, grp: np.ndarray, n_grp: int, mask: np.ndarray,
+    loss: np.ndarray,
+) -> None:
+    """``loss += (y - prediction) ** 2`` on the lanes in ``mask`` (regression), as the
+    protocol adds a validation error, over whole groups (SIMD)."""
+    for j in range(n_grp):
+        g = grp[j]
+        for u in range(LANES):
+            t = g * LANES + u
+            error = y[row, g, u] - s[g, PREDICTION, u]
+            total = loss[t] + error * error
+            loss[t] = total if mask[t] != 0 else loss[t]
+
+
+def _groups_of(mask: np.ndarray, n_tasks: int, grp: np.ndarray) -> int:
+    """Write the groups with a lane set in ``mask`` to ``grp``; returns how many."""
+    n = 0
+    for g in range((n_tasks + LANES - 1) // LANES):
+        for u in range(LANES):
+            t = g * LANES + u
+            if t < n_tasks and mask[t] != 0:
+                grp[n] = g
+                n += 1
+                break
+    return n
+
+
+def _save_lane(s: np.ndarray, v: np.ndarray, t: Any, bs: np.ndarray, bv: np.ndarray) -> None:
+    """Task ``t``'s scalars and vectors, out of the lanes."""
+    g, u = t // LANES, t % LANES
+    for a in range(s.shape[1]):
+        bs[t, a] = s[g, a, u]
+    for a in range(v.shape[1]):
+        for f in range(v.shape[2]):
+            bv[t, a, f] = v[g, a, f, u]
+
+
+def _restore_lane(s: np.ndarray, v: np.ndarray, t: Any, bs: np.ndarray, bv: np.ndarray) -> None:
+    g, u = t // LANES, t % LANES
+    for a in range(s.shape[1]):
+        s[g, a, u] = bs[t, a]
+    for a in range(v.shape[1]):
+        for f in range(v.shape[2]):
+            v[g, a, f, u] = bv[t, a, f]
 
 
 _jitable(_validation_fitness)
-_jitable(_sigmoid, _load, _load_task, inline=True)
+_jitable(_sigmoid, _load, _load_lanes, _set_labels, _clear_labels, inline=True)
+_jitable(_any_fails, _add_losses, inline=True)
+_jitable(_groups_of, _save_lane, _restore_lane)
 _overload(_zero, _zero_typer, inline=True)
 
 # What the instructions just run were.
@@ -1519,18 +1682,26 @@ def _exec_tasks(
     s: np.ndarray,
     v: np.ndarray,
     m: np.ndarray,
-    run: np.ndarray,
-    n_run: int,
+    grp: np.ndarray,
+    n_grp: int,
+    mask: np.ndarray,
+    dim: int,
 ) -> None:
-    """Run instructions ``lo:hi`` on tasks ``run[:n_run]``, each instruction on every task
-    before the next. Deterministic ops only. In the generated module the call becomes a jump
-    table whose branches loop over the tasks."""
+    """Run instructions ``lo:hi`` on the lane groups ``grp[:n_grp]``, each instruction on every
+    lane of those groups before the next. Deterministic ops only. In the generated module the
+    call becomes a jump table whose branches loop over the groups and their lanes (see
+    :func:`_jump_table`): the kernels of scalar and vector ops inlined into a loop of
+    :data:`LANES` iterations, which LLVM turns into SIMD instructions across tasks; other
+    kernels called on each lane in ``mask``."""
     for i in range(lo, hi):
         a, b, o = (int(x) for x in args[i])
-        kernel = REGISTRY[int(ops[i])].kernel
-        for j in range(n_run):
-            t = run[j]
-            kernel(s[t], v[t], m[t], a, b, o, data[i], None)
+        spec = REGISTRY[int(ops[i])]
+        for j in range(n_grp):
+            g = grp[j]
+            for u in range(LANES):
+                t = g * LANES + u
+                if _every_lane(spec) or mask[t] != 0:
+                    spec.kernel(s[g, :, u], v[g, :, :, u], m[t], a, b, o, data[i], None)
 
 
 def _run_lockstep(
@@ -1541,11 +1712,9 @@ def _run_lockstep(
     s: np.ndarray,
     v: np.ndarray,
     m: np.ndarray,
-    train_x: np.ndarray,
-    train_y: np.ndarray,
-    order: np.ndarray,
-    valid_x: np.ndarray,
-    valid_y: np.ndarray,
+    lanes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    n_tasks: int,
+    n_examples: int,
     classification: bool,
     n_train: int,
     n_valid: int,
@@ -1556,37 +1725,53 @@ def _run_lockstep(
     reload: bool,
     ints: np.ndarray,
     floats: np.ndarray,
+    bs: np.ndarray,
+    bv: np.ndarray,
 ) -> None:
     """:func:`_run_task` on every task at once, for a program that draws no random numbers.
 
     All tasks have as many examples and epochs, so they take the same steps: each component
-    runs on every task still concerned (``run[:n_run]``), instruction by instruction, and the
-    dispatch of an instruction is paid once for all tasks. A task leaves when its training
-    stops (its fitness is then final) and, for the rest of an epoch's validation, when a
-    validation error fails (that epoch's fitness is 0); ``act[:n_act]`` are the tasks still
-    training. Writes ``fitness`` and, when ``record``, the probe rows ``errors``.
+    runs on all tasks, instruction by instruction, and the dispatch of an instruction is paid
+    once for all tasks. Tasks are lanes of :data:`LANES` in groups (:func:`lane_arrays`):
+    ``s (G, n_s, W)``, ``v (G, n_v, F, W)``, ``m (G * W, n_m, F, F)``; ``lanes`` are the
+    examples in that order, ``(train_x (E*N, G, F, W), train_y (E*N, G, W), valid_x (Nv, G,
+    F, W), valid_y (Nv, G, W))``, training examples in each task's order. Scalar and vector
+    ops run on every lane of a group (lanes past ``n_tasks`` hold copies of the last task),
+    whether its task still runs or not, so that they run as SIMD instructions; the other ops
+    only on the lanes in ``mask``. A task's lane leaves ``mask`` (and ``alive``) when its
+    training stops (its fitness is then final), and ``mask`` alone for the rest of an epoch's
+    validation when a validation error fails (that epoch's fitness is 0): its scalars and
+    vectors are then saved (``bs``, ``bv``) and put back after the validation, as if its
+    Predict had not run on the remaining examples. Groups with no lane in ``mask`` are
+    skipped (``grp[:n_grp]`` are the others). Writes ``fitness`` and, when ``record``, the
+    probe rows ``errors``.
 
     The features are loaded again before Learn only if ``reload`` (Predict may write ``v0``).
-    ``ints`` (uint64, ``(3, T)``) and ``floats`` (``(2, T)``) are workspace: compiled without
-    numba's runtime, so that no array view counts references, this function cannot allocate.
-    Tasks and examples are indexed with unsigned integers: numba then drops the handling of
-    negative indices, which was half the cost of the bookkeeping per task and example.
+    ``ints`` (uint64, ``(3, G * W)``), ``floats`` (``(2, G * W)``), ``bs`` and ``bv`` are
+    workspace: compiled without numba's runtime, so that no array view counts references, this
+    function cannot allocate. Tasks and examples are indexed with unsigned integers: numba
+    then drops the handling of negative indices.
     """
-    n_tasks = train_x.shape[0]
+    train_x, train_y, valid_x, valid_y = lanes
+    dim = v.shape[2]
     _zero(s)
     _zero(v)
     _zero(m)
-    total = np.uint64(min(n_train, order.shape[1]))
-    per_epoch = np.uint64(min(train_x.shape[1], total))
-    nv = np.uint64(min(n_valid, valid_x.shape[1]))
+    total = np.uint64(min(n_train, train_x.shape[0]))
+    per_epoch = np.uint64(min(n_examples, total))
+    nv = np.uint64(min(n_valid, valid_x.shape[0]))
     first_valid = np.uint64(n_train)  # the probe's first validation column
-    run, act, passed = ints[0], ints[1], ints[2]  # passed: no validation error this epoch
+    grp, alive, mask = ints[0], ints[1], ints[2]
     best, loss = floats[0], floats[1]
     for t in range(n_tasks):
-        run[t] = t
+        alive[t] = 1
+        mask[t] = 1
         best[t] = 0.0
-    n_run = n_tasks
-    n_act = n_tasks
+    for t in range(n_tasks, alive.shape[0]):
+        alive[t] = 0
+        mask[t] = 0
+    n_grp = _groups_of(mask, n_tasks, grp)
+    n_alive = n_tasks
     step = np.uint64(0)  # training steps taken, over all epochs
     stop = np.uint64(0)  # where the current epoch's training ends
     first_epoch = True
@@ -1594,98 +1779,106 @@ def _run_lockstep(
     stage = _SETUP
     lo, hi = bounds[0], bounds[1]
     while True:
-        _exec_tasks(ops, args, data, lo, hi, s, v, m, run, n_run)
+        _exec_tasks(ops, args, data, lo, hi, s, v, m, grp, n_grp, mask, dim)
         if stage == _PREDICT:
-            kept = 0
-            for j in range(n_run):
-                t = run[j]
+            stopped = False
+            slow = classification or (record and first_epoch)
+            if not slow:
+                slow = _any_fails(s, train_y, step, grp, n_grp, alive, max_abs_error)
+            for t in range(n_tasks if slow else 0):
+                if alive[t] == 0:
+                    continue
+                g, u = np.uint64(t) // np.uint64(LANES), np.uint64(t) % np.uint64(LANES)
                 if classification:
-                    s[t, PREDICTION] = _sigmoid(s[t, PREDICTION])
-                row = np.uint64(order[t, step])
-                y = train_y[t, row]
-                err = abs(y - s[t, PREDICTION])
+                    s[g, PREDICTION, u] = _sigmoid(s[g, PREDICTION, u])
+                err = abs(train_y[step, g, u] - s[g, PREDICTION, u])
                 if np.isnan(err) or err > max_abs_error:
                     fitness[t] = best[t]  # training stops; 0.0 in the first epoch
+                    alive[t] = 0
+                    mask[t] = 0
+                    n_alive -= 1
+                    stopped = True
                     continue
                 if record and first_epoch:
                     errors[t, step] = err
-                if reload:
-                    _load_task(v, t, train_x, row)
-                s[t, LABEL] = y
-                run[kept] = t
-                kept += 1
-            n_run = kept
+            if n_alive == 0:
+                return  # every task's training stopped
+            if stopped:
+                n_grp = _groups_of(mask, n_tasks, grp)
+            if reload:
+                _load_lanes(v, train_x, step, grp, n_grp, dim)
+            _set_labels(s, train_y, step, grp, n_grp)
             stage, lo, hi = _LEARN, bounds[2], bounds[3]
             continue
         if stage == _LEARN:
-            if n_run == 0:
-                return  # every task's training stopped
             step += np.uint64(1)
             if step < stop:
-                for j in range(n_run):
-                    t = run[j]
-                    _load_task(v, t, train_x, np.uint64(order[t, step]))
-                    s[t, LABEL] = 0.0
+                _load_lanes(v, train_x, step, grp, n_grp, dim)
+                _clear_labels(s, grp, n_grp)
                 stage, lo, hi = _PREDICT, bounds[1], bounds[2]
                 continue
-            n_act = n_run
-            for j in range(n_run):
-                t = run[j]
-                act[j] = t
-                passed[t] = 1
+            for t in range(n_tasks):
                 loss[t] = 0.0
-                if nv > np.uint64(0):
-                    _load_task(v, t, valid_x, np.uint64(0))
-                    s[t, LABEL] = 0.0
             k = np.uint64(0)
             if nv > np.uint64(0):
+                _load_lanes(v, valid_x, k, grp, n_grp, dim)
+                _clear_labels(s, grp, n_grp)
                 stage, lo, hi = _VALIDATE, bounds[1], bounds[2]
                 continue
         elif stage == _VALIDATE:
-            kept = 0
-            for j in range(n_run):
-                t = run[j]
-                y = valid_y[t, k]
+            failed = False
+            slow = classification or (record and first_epoch)
+            if not slow:
+                slow = _any_fails(s, valid_y, k, grp, n_grp, mask, max_abs_error)
+                if not slow:
+                    _add_losses(s, valid_y, k, grp, n_grp, mask, loss)
+            for t in range(n_tasks if slow else 0):
+                if mask[t] == 0:
+                    continue
+                g, u = np.uint64(t) // np.uint64(LANES), np.uint64(t) % np.uint64(LANES)
+                y = valid_y[k, g, u]
                 if classification:
-                    p = _sigmoid(s[t, PREDICTION])
+                    p = _sigmoid(s[g, PREDICTION, u])
                     error = 0.0 if ((y > 0.5) == (p > 0.5)) else 1.0
                 else:
-                    error = y - s[t, PREDICTION]
+                    error = y - s[g, PREDICTION, u]
                 a = abs(error)
                 if np.isnan(a) or a > max_abs_error:
-                    passed[t] = 0  # this epoch's fitness is 0.0
+                    mask[t] = 0  # this epoch's fitness is 0.0; Predict runs no more on it
+                    _save_lane(s, v, t, bs, bv)
+                    failed = True
                     continue
                 if record and first_epoch:
                     errors[t, first_valid + k] = a
                 loss[t] += error if classification else error * error
-                if k + np.uint64(1) < nv:  # the next example, in the same pass over tasks
-                    _load_task(v, t, valid_x, k + np.uint64(1))
-                    s[t, LABEL] = 0.0
-                run[kept] = t
-                kept += 1
-            n_run = kept
+            if failed:
+                n_grp = _groups_of(mask, n_tasks, grp)
             k += np.uint64(1)
-            if k < nv and n_run > 0:
+            if k < nv and n_grp > 0:  # the next example
+                _load_lanes(v, valid_x, k, grp, n_grp, dim)
+                _clear_labels(s, grp, n_grp)
                 continue
         if stage != _SETUP:  # an epoch's validation is done
-            for j in range(n_act):
-                t = act[j]
-                run[j] = t
-                if passed[t] != 0:
+            for t in range(n_tasks):
+                if alive[t] == 0:
+                    continue
+                if mask[t] != 0:
                     f = _validation_fitness(loss[t], int(nv), classification)
                     if f > best[t]:
                         best[t] = f
-            n_run = n_act
+                else:
+                    _restore_lane(s, v, t, bs, bv)
+                    mask[t] = 1
+            n_grp = _groups_of(mask, n_tasks, grp)
             first_epoch = False
         if step >= total:
-            for j in range(n_run):
-                fitness[run[j]] = best[run[j]]
+            for t in range(n_tasks):
+                if alive[t] != 0:
+                    fitness[t] = best[t]
             return
         stop = min(step + per_epoch, total)
-        for j in range(n_run):
-            t = run[j]
-            _load_task(v, t, train_x, np.uint64(order[t, step]))
-            s[t, LABEL] = 0.0
+        _load_lanes(v, train_x, step, grp, n_grp, dim)
+        _clear_labels(s, grp, n_grp)
         stage, lo, hi = _PREDICT, bounds[1], bounds[2]
 
 
@@ -1703,6 +1896,7 @@ def run_tasks_with(
     order: np.ndarray,
     valid_x: np.ndarray,
     valid_y: np.ndarray,
+    lanes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     classification: bool,
     n_train: int,
     n_valid: int,
@@ -1713,15 +1907,17 @@ def run_tasks_with(
 ) -> int:
     """Evaluate on every task; ``rngs`` holds one generator, or one per task.
 
-    ``s, v, m`` are the memory banks with a leading task axis, ``(T, n_s)``, ``(T, n_v, F)`` and
-    ``(T, n_m, F, F)`` (contents ignored). Writes ``fitness (T,)`` and, when
-    ``probe`` has rows, the probe errors ``(T, n_train + n_valid)``. Returns -1; or the index
-    ``i`` of an instruction whose op is not in ``known``; or ``-2 - i`` for an instruction
-    with an address outside the memory banks (then nothing runs). Every array is the
-    caller's, so they are borrowed without reference counting.
+    ``s, v, m`` are the memory banks in lanes (:func:`bank_arrays`: ``(G, n_s, W)``,
+    ``(G, n_v, F, W)``, ``(G * W, n_m, F, F)``, at least as many groups as the tasks fill;
+    contents ignored); ``lanes`` the tasks' examples in lanes (:func:`lane_arrays`). Writes
+    ``fitness (T,)`` and, when ``probe`` has rows, the probe errors ``(T, n_train + n_valid)``.
+    Returns -1; or the index ``i`` of an instruction whose op is not in ``known``; or ``-2 - i``
+    for an instruction with an address outside the memory banks (then nothing runs). Every array
+    is the caller's, so they are borrowed without reference counting.
 
-    A program that draws random numbers runs task after task (:func:`_run_task`), drawing in
-    the reference's order; any other runs on all tasks in lockstep (:func:`_run_lockstep`).
+    A program that draws random numbers runs task after task (:func:`_run_task`, on the
+    task's lane of the memory), drawing in the reference's order; any other runs on all tasks
+    in lockstep (:func:`_run_lockstep`).
     """
     draws = False
     for i in range(ops.shape[0]):
@@ -1734,27 +1930,48 @@ def run_tasks_with(
             kind = _ARG_KINDS[ops[i], slot]
             if kind >= 0 and (args[i, slot] < 0 or args[i, slot] >= sizes[kind]):
                 return -2 - i
+    n_tasks, dim = train_x.shape[0], train_x.shape[2]
+    n_groups = (n_tasks + LANES - 1) // LANES
+    n_lanes = n_groups * LANES
+    lx, ly, lvx, lvy = lanes
+    if (
+        s.shape[2] != LANES
+        or v.shape[3] != LANES
+        or v.shape[2] != dim
+        or s.shape[0] < n_groups
+        or v.shape[0] < n_groups
+        or m.shape[0] < n_lanes
+        or lx.shape[1:] != (n_groups, dim, LANES)
+        or lvx.shape[1:] != (n_groups, dim, LANES)
+        or ly.shape[1:] != (n_groups, LANES)
+        or lvy.shape[1:] != (n_groups, LANES)
+        or lx.shape[0] != order.shape[1]
+        or lvx.shape[0] != valid_x.shape[1]
+    ):
+        raise ValueError("memory or lanes do not match the tasks")
     ops, args, data, bounds = borrow(ops), borrow(args), borrow(data), borrow(bounds)
-    s, v, m = borrow(s), borrow(v), borrow(m)
+    s, v, m = borrow(s[:n_groups]), borrow(v[:n_groups]), borrow(m[:n_lanes])
     train_x, train_y, order = borrow(train_x), borrow(train_y), borrow(order)
     valid_x, valid_y = borrow(valid_x), borrow(valid_y)
+    lanes = (borrow(lx), borrow(ly), borrow(lvx), borrow(lvy))
     rngs, fitness, probe = borrow(rngs), borrow(fitness), borrow(probe)
     record = probe.shape[0] > 0
     if not draws:
-        n_tasks = train_x.shape[0]
         reload = _writes_features(ops, args, bounds, _ARG_KINDS)
         _run_lockstep(
-            ops, args, data, bounds, s, v, m, train_x, train_y, order, valid_x, valid_y,
-            classification, n_train, n_valid, max_abs_error, fitness, probe, record, reload,
-            np.empty((3, n_tasks), dtype=np.uint64), np.empty((2, n_tasks)),
+            ops, args, data, bounds, s, v, m, lanes, n_tasks, train_x.shape[1], classification,
+            n_train, n_valid, max_abs_error, fitness, probe, record, reload,
+            np.empty((3, n_lanes), dtype=np.uint64), np.empty((2, n_lanes)),
+            np.empty((n_lanes, s.shape[1])), np.empty((n_lanes, v.shape[1], dim)),
         )  # fmt: skip
         return -1
-    for t in range(train_x.shape[0]):
+    for t in range(n_tasks):
         rng = generator_from(rngs[t if rngs.shape[0] > 1 else 0])
+        g, u = t // LANES, t % LANES
         fitness[t] = _run_task(
-            ops, args, data, bounds, s[t], v[t], m[t], rng, train_x[t], train_y[t], order[t],
-            valid_x[t], valid_y[t], classification, n_train, n_valid, max_abs_error,
-            probe[t if record else 0], record,
+            ops, args, data, bounds, lane(s, g, u, dim), lane(v, g, u, dim), m[t], rng,
+            train_x[t], train_y[t], order[t], valid_x[t], valid_y[t], classification, n_train,
+            n_valid, max_abs_error, probe[t if record else 0], record,
         )  # fmt: skip
     return -1
 
@@ -1785,14 +2002,23 @@ from primeval.algorithms.interpret.compiled import (
     FEATURES,
     LABEL,
     PREDICTION,
+    LANES,
+    _add_losses,
+    _any_fails,
+    _clear_labels,
+    _groups_of,
     _load,
-    _load_task,
+    _load_lanes,
+    _restore_lane,
+    _save_lane,
+    _set_labels,
     _sigmoid,
     _validation_fitness,
     _writes_features,
     _zero,
     borrow,
     generator_from,
+    lane,
 )
 '''
 
@@ -1800,17 +2026,17 @@ _ENTRY = """
 
 @njit(cache=True, error_model="numpy")
 def run_tasks(
-    ops, args, data, bounds, s, v, m, train_x, train_y, order, valid_x, valid_y,
+    ops, args, data, bounds, s, v, m, train_x, train_y, order, valid_x, valid_y, lanes,
     classification, n_train, n_valid, max_abs_error, rngs, fitness, probe,
 ):
     return run_tasks_with(
         _KNOWN, ops, args, data, bounds, s, v, m, train_x, train_y, order, valid_x, valid_y,
-        classification, n_train, n_valid, max_abs_error, rngs, fitness, probe,
+        lanes, classification, n_train, n_valid, max_abs_error, rngs, fitness, probe,
     )
 """
 
 _EXEC_CALL = "_exec(ops, args, data, lo, hi, s, v, m, rng)"
-_EXEC_TASKS_CALL = "_exec_tasks(ops, args, data, lo, hi, s, v, m, run, n_run)"
+_EXEC_TASKS_CALL = "_exec_tasks(ops, args, data, lo, hi, s, v, m, grp, n_grp, mask, dim)"
 
 
 def _kernel_arguments(spec: OpSpec, banks: tuple[str, str, str] = ("s", "v", "m")) -> str:
@@ -1827,10 +2053,49 @@ def _inlined(spec: OpSpec) -> bool:
     return not spec.stochastic and spec.cost in (Cost.SCALAR, Cost.VECTOR)
 
 
+def _kinds(spec: OpSpec) -> set[Kind]:
+    return {*spec.inputs, *((spec.output,) if spec.output else ())}
+
+
+def _every_lane(spec: OpSpec) -> bool:
+    """Whether lockstep runs the op on every lane of a group, tasks running or not: the
+    inlined ops (see :func:`_inlined`) that touch no matrix (matrices are not saved when a
+    task's validation stops)."""
+    return _inlined(spec) and Kind.MATRIX not in _kinds(spec)
+
+
+def _lockstep_branch(spec: OpSpec) -> list[str]:
+    """A lockstep jump table's branch for a deterministic op: the kernel on every lane of the
+    groups ``grp[:n_grp]``, inlined into a loop of :data:`LANES` iterations (see
+    :func:`_every_lane`; ops on vectors once per size in :data:`FAST_DIMS`, with the views'
+    shapes constant, and once for any other size), or on the lanes in ``mask`` (the others)."""
+    uses_vectors = Kind.VECTOR in _kinds(spec)
+
+    def loop(dim: str) -> list[str]:
+        banks = (f"lane(s, _g, _u, {dim})", f"lane(v, _g, _u, {dim})", "m[_t]")
+        lines = ["for _j in range(n_grp):", "    _g = grp[_j]", f"    for _u in range({LANES}):"]
+        call = f"_k{spec.code}({_kernel_arguments(spec, banks)})"
+        if _every_lane(spec):
+            return [*lines, f"        {call}"]
+        return [*lines, f"        _t = _g * {LANES} + _u", "        if mask[_t] != 0:",
+                f"            {call}"]  # fmt: skip
+
+    if not (_every_lane(spec) and uses_vectors):
+        return loop("dim")
+    lines: list[str] = []
+    for k, dim in enumerate(FAST_DIMS):
+        lines.append(f"{'if' if k == 0 else 'elif'} dim == {dim}:")
+        lines += ["    " + line for line in loop(str(dim))]
+    lines.append("else:")
+    lines += ["    " + line for line in loop("dim")]
+    return lines
+
+
 def _jump_table(specs: list[OpSpec], indent: str, lockstep: bool = False) -> list[str]:
     """Compiled :func:`_exec` (or, ``lockstep``, :func:`_exec_tasks`): one branch per op, each
-    calling the op's kernel (on each task). Lockstep has no branch for ops that draw random
-    numbers: :func:`run_tasks_with` runs programs with them task by task."""
+    calling the op's kernel (on each lane, see :func:`_lockstep_branch`). Lockstep has no
+    branch for ops that draw random numbers: :func:`run_tasks_with` runs programs with them
+    task by task."""
     lines = [
         "for _i in range(lo, hi):",
         "    _op = ops[_i]",
@@ -1842,10 +2107,7 @@ def _jump_table(specs: list[OpSpec], indent: str, lockstep: bool = False) -> lis
     for k, spec in enumerate([s for s in specs if not (lockstep and s.stochastic)]):
         lines.append(f"    {'if' if k == 0 else 'elif'} _op == {spec.code}:  # {spec.name}")
         if lockstep:
-            lines.append("        for _j in range(n_run):")
-            banks = ("s[_t]", "v[_t]", "m[_t]")
-            lines.append("            _t = run[_j]")
-            lines.append(f"            _k{spec.code}({_kernel_arguments(spec, banks)})")
+            lines += ["        " + line for line in _lockstep_branch(spec)]
         else:
             lines.append(f"        _k{spec.code}({_kernel_arguments(spec)})")
     return [indent + line for line in lines]
@@ -1981,6 +2243,22 @@ def load_dispatch() -> pytypes.ModuleType:
 
 # --- the interpreter ----------------------------------------------------------------------------
 
+
+class vectorizing:  # noqa: N801 (a context manager used like a function)
+    """Compile with LLVM's SLP vectorizer on (numba leaves it off by default): the lockstep
+    jump table's loops over the lanes of a group are written out by LLVM and become SIMD
+    instructions only through it. Calls that may compile the generated module (its functions
+    compile at their first call) are made inside. SLP vectorization only packs isomorphic
+    operations: no reassociation, no contraction, the same results."""
+
+    def __enter__(self) -> None:
+        self._before = numba.config.SLP_VECTORIZE
+        numba.config.SLP_VECTORIZE = 1
+
+    def __exit__(self, *exc: object) -> None:
+        numba.config.SLP_VECTORIZE = self._before
+
+
 _NO_PROBE = np.empty((0, 0))
 _IDLE_RNG = np.random.default_rng(0)  # for programs that draw nothing: never advanced
 
@@ -1990,17 +2268,73 @@ _MEMORY: dict[tuple[int, int, int, int, int], tuple[np.ndarray, np.ndarray, np.n
 _ROWS: dict[int, tuple[np.random.Generator, np.ndarray]] = {}
 
 
+def bank_arrays(
+    n_tasks: int, scalars: int, vectors: int, matrices: int, dim: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Memory banks for ``n_tasks`` tasks in lanes, as :func:`run_tasks_with` takes them:
+    ``s (G, n_s, W)``, ``v (G, n_v, F, W)``, ``m (G * W, max(n_m, 1), F, F)`` with
+    ``W = LANES`` and ``G`` groups enough for the tasks (uninitialized)."""
+    groups = -(-n_tasks // LANES)
+    return (
+        np.empty((groups, scalars, LANES)),
+        np.empty((groups, vectors, dim, LANES)),
+        np.empty((groups * LANES, max(matrices, 1), dim, dim)),
+    )
+
+
+def lane_arrays(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    order: np.ndarray,
+    valid_x: np.ndarray,
+    valid_y: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stacked tasks' examples (``TaskSet.stacked``) as lockstep reads them, tasks innermost
+    in groups of :data:`LANES`: ``train_x (E*N, G, F, W)`` and ``train_y (E*N, G, W)`` in each
+    task's training order (``order``), ``valid_x (Nv, G, F, W)``, ``valid_y (Nv, G, W)``. Lanes
+    past the last task hold copies of it. Read-only."""
+    n, _, dim = train_x.shape
+    groups = -(-n // LANES)
+    src = np.minimum(np.arange(groups * LANES), max(n - 1, 0))
+    rows = order[src]
+    steps, nv = order.shape[1], valid_x.shape[1]
+    tx = train_x[src[:, None], rows]
+    ty = train_y[src[:, None], rows]
+    out = (
+        tx.reshape(groups, LANES, steps, dim).transpose(2, 0, 3, 1),
+        ty.reshape(groups, LANES, steps).transpose(2, 0, 1),
+        valid_x[src].reshape(groups, LANES, nv, dim).transpose(2, 0, 3, 1),
+        valid_y[src].reshape(groups, LANES, nv).transpose(2, 0, 1),
+    )
+    lanes = tuple(np.ascontiguousarray(a, dtype=np.float64) for a in out)
+    for a in lanes:
+        a.setflags(write=False)
+    return lanes  # type: ignore[return-value]
+
+
+_LANE_ARRAYS: dict[int, tuple[TaskSet, tuple[np.ndarray, ...]]] = {}
+
+
+def _lanes_of(task_set: TaskSet) -> tuple[np.ndarray, ...]:
+    """:func:`lane_arrays` of a task set, cached."""
+    hit = _LANE_ARRAYS.get(id(task_set))
+    if hit is not None and hit[0] is task_set:
+        return hit[1]
+    st = task_set.stacked()
+    lanes = lane_arrays(st["train_x"], st["train_y"], st["order"], st["valid_x"], st["valid_y"])
+    if len(_LANE_ARRAYS) >= 16:
+        del _LANE_ARRAYS[next(iter(_LANE_ARRAYS))]
+    _LANE_ARRAYS[id(task_set)] = (task_set, lanes)  # holding the set keeps its id unique
+    return lanes
+
+
 def _memory(banks: Banks, n: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     key = (n, banks.scalars, banks.vectors, banks.matrices, dim)
     hit = _MEMORY.get(key)
     if hit is None:
         if len(_MEMORY) >= 16:
             del _MEMORY[next(iter(_MEMORY))]
-        hit = _MEMORY[key] = (
-            np.empty((n, banks.scalars)),
-            np.empty((n, banks.vectors, dim)),
-            np.empty((n, max(banks.matrices, 1), dim, dim)),
-        )
+        hit = _MEMORY[key] = bank_arrays(n, banks.scalars, banks.vectors, banks.matrices, dim)
     return hit
 
 
@@ -2081,14 +2415,15 @@ class CompiledInterpreter:
         st = task_set.stacked()
         ops, args, data, bounds = program.encode()
         memory = _memory(program.banks, len(task_set), task_set.dim)
-        bad = dispatch.run_tasks_with(
-            dispatch._KNOWN, ops, args, data, bounds, *memory,
-            st["train_x"], st["train_y"], st["order"], st["valid_x"], st["valid_y"],
-            task_set.classification,
-            st["order"].shape[1] if n_train is None else int(n_train),
-            st["valid_x"].shape[1] if n_valid is None else int(n_valid),
-            self.max_abs_error, rngs, fitness, probe,
-        )  # fmt: skip
+        with vectorizing():
+            bad = dispatch.run_tasks_with(
+                dispatch._KNOWN, ops, args, data, bounds, *memory,
+                st["train_x"], st["train_y"], st["order"], st["valid_x"], st["valid_y"],
+                _lanes_of(task_set), task_set.classification,
+                st["order"].shape[1] if n_train is None else int(n_train),
+                st["valid_x"].shape[1] if n_valid is None else int(n_valid),
+                self.max_abs_error, rngs, fitness, probe,
+            )  # fmt: skip
         if bad >= 0:
             REGISTRY[int(ops[bad])]  # raises the registry's KeyError, as the reference does
         if bad < -1:
