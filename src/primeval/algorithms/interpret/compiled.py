@@ -77,6 +77,7 @@ from typing import Any
 import llvmlite
 import llvmlite.binding as llvm_binding
 import numba
+import numba.core.compiler
 import numpy as np
 from llvmlite import ir
 from numba import njit
@@ -1365,6 +1366,18 @@ def _lane_typer(typingctx: Any, arr: Any, g: Any, u: Any, dim: Any) -> Any:
 lane: Any = intrinsic(prefer_literal=True)(_lane_typer)
 
 
+class NoAliasCompiler(numba.core.compiler.Compiler):
+    """numba's compiler, with the function's pointer arguments marked ``noalias`` for LLVM (the
+    flag numba sets for its own gufuncs): for a function whose array arguments never overlap,
+    so that LLVM may reorder the loads and stores of different arrays (the lockstep memory
+    banks: the lanes of an instruction reading one bank and writing another become one SIMD
+    instruction)."""
+
+    def define_pipelines(self) -> Any:
+        self.state.flags.noalias = True
+        return super().define_pipelines()
+
+
 # --- the evaluation protocol (its source is compiled into the generated module) -----------------
 
 
@@ -1424,74 +1437,52 @@ def _zero_typer(a: Any) -> Any:
     return loop
 
 
-def _load_lanes(
-    v: np.ndarray, x: np.ndarray, row: Any, grp: np.ndarray, n_grp: int, dim: int
-) -> None:
+def _load_lanes(v: np.ndarray, x: np.ndarray, row: Any, dim: int) -> None:
     """The features of example ``row`` of lane-ordered examples ``x`` (``(rows, G, F, W)``)
-    into the vector banks ``v`` (``(G, n_v, F, W)``) of the groups ``grp[:n_grp]``."""
-    for j in range(n_grp):
-        g = grp[j]
-        for f in range(dim):
+    into the vector banks ``v`` (``(G, n_v, F, W)``)."""
+    for g in range(np.uint64(v.shape[0])):
+        for f in range(np.uint64(dim)):
             for u in range(LANES):
                 v[g, FEATURES, f, u] = x[row, g, f, u]
 
 
-def _set_labels(s: np.ndarray, y: np.ndarray, row: Any, grp: np.ndarray, n_grp: int) -> None:
-    """``s[LABEL]`` of the groups ``grp[:n_grp]`` from lane-ordered labels ``y[row]``."""
-    for j in range(n_grp):
-        g = grp[j]
+def _set_labels(s: np.ndarray, y: np.ndarray, row: Any) -> None:
+    """``s[LABEL]`` of every lane from lane-ordered labels ``y[row]`` (``(rows, G, W)``)."""
+    for g in range(np.uint64(s.shape[0])):
         for u in range(LANES):
             s[g, LABEL, u] = y[row, g, u]
 
 
-def _clear_labels(s: np.ndarray, grp: np.ndarray, n_grp: int) -> None:
-    for j in range(n_grp):
-        g = grp[j]
+def _clear_labels(s: np.ndarray) -> None:
+    for g in range(np.uint64(s.shape[0])):
         for u in range(LANES):
             s[g, LABEL, u] = 0.0
 
 
 def _any_fails(
-    s: np.ndarray, y: np.ndarray, row: Any, grp: np.ndarray, n_grp: int, mask: np.ndarray,
-    max_abs_error: float,
+    s: np.ndarray, y: np.ndarray, row: Any, mask: np.ndarray, max_abs_error: float
 ) -> bool:
     """Whether a lane in ``mask`` has an error ``|y - prediction|`` that is NaN or above
-    ``max_abs_error`` (regression). Branch-free over the lanes of a group: SIMD."""
+    ``max_abs_error`` (regression). Branch-free over the lanes: SIMD."""
     bad = 0
-    for j in range(n_grp):
-        g = grp[j]
+    for g in range(np.uint64(s.shape[0])):
         for u in range(LANES):
             err = abs(y[row, g, u] - s[g, PREDICTION, u])
-            bad |= (mask[g * LANES + u] != 0) & (not err <= max_abs_error)
+            bad |= (mask[g * np.uint64(LANES) + u] != 0) & (not err <= max_abs_error)
     return bad != 0
 
 
 def _add_losses(
-    s: np.ndarray, y: np.ndarray, row: Any, grp: np.ndarray, n_grp: int, mask: np.ndarray,
-    loss: np.ndarray,
+    s: np.ndarray, y: np.ndarray, row: Any, mask: np.ndarray, loss: np.ndarray
 ) -> None:
     """``loss += (y - prediction) ** 2`` on the lanes in ``mask`` (regression), as the
-    protocol adds a validation error, over whole groups (SIMD)."""
-    for j in range(n_grp):
-        g = grp[j]
+    protocol adds a validation error, branch-free over the lanes (SIMD)."""
+    for g in range(np.uint64(s.shape[0])):
         for u in range(LANES):
-            t = g * LANES + u
+            t = g * np.uint64(LANES) + u
             error = y[row, g, u] - s[g, PREDICTION, u]
             total = loss[t] + error * error
             loss[t] = total if mask[t] != 0 else loss[t]
-
-
-def _groups_of(mask: np.ndarray, n_tasks: int, grp: np.ndarray) -> int:
-    """Write the groups with a lane set in ``mask`` to ``grp``; returns how many."""
-    n = 0
-    for g in range((n_tasks + LANES - 1) // LANES):
-        for u in range(LANES):
-            t = g * LANES + u
-            if t < n_tasks and mask[t] != 0:
-                grp[n] = g
-                n += 1
-                break
-    return n
 
 
 def _save_lane(s: np.ndarray, v: np.ndarray, t: Any, bs: np.ndarray, bv: np.ndarray) -> None:
@@ -1516,7 +1507,7 @@ def _restore_lane(s: np.ndarray, v: np.ndarray, t: Any, bs: np.ndarray, bv: np.n
 _jitable(_validation_fitness)
 _jitable(_sigmoid, _load, _load_lanes, _set_labels, _clear_labels, inline=True)
 _jitable(_any_fails, _add_losses, inline=True)
-_jitable(_groups_of, _save_lane, _restore_lane)
+_jitable(_save_lane, _restore_lane)
 _overload(_zero, _zero_typer, inline=True)
 
 # What the instructions just run were.
@@ -1682,13 +1673,11 @@ def _exec_tasks(
     s: np.ndarray,
     v: np.ndarray,
     m: np.ndarray,
-    grp: np.ndarray,
-    n_grp: int,
     mask: np.ndarray,
     dim: int,
 ) -> None:
-    """Run instructions ``lo:hi`` on the lane groups ``grp[:n_grp]``, each instruction on every
-    lane of those groups before the next. Deterministic ops only. In the generated module the
+    """Run instructions ``lo:hi`` on the lane groups, each instruction on every lane before the
+    next. Deterministic ops only. In the generated module the
     call becomes a jump table whose branches loop over the groups and their lanes (see
     :func:`_jump_table`): the kernels of scalar and vector ops inlined into a loop of
     :data:`LANES` iterations, which LLVM turns into SIMD instructions across tasks; other
@@ -1696,8 +1685,7 @@ def _exec_tasks(
     for i in range(lo, hi):
         a, b, o = (int(x) for x in args[i])
         spec = REGISTRY[int(ops[i])]
-        for j in range(n_grp):
-            g = grp[j]
+        for g in range(s.shape[0]):
             for u in range(LANES):
                 t = g * LANES + u
                 if _every_lane(spec) or mask[t] != 0:
@@ -1753,6 +1741,7 @@ def _run_lockstep(
     then drops the handling of negative indices.
     """
     train_x, train_y, valid_x, valid_y = lanes
+    n_groups = np.uint64(s.shape[0])
     dim = v.shape[2]
     _zero(s)
     _zero(v)
@@ -1761,7 +1750,7 @@ def _run_lockstep(
     per_epoch = np.uint64(min(n_examples, total))
     nv = np.uint64(min(n_valid, valid_x.shape[0]))
     first_valid = np.uint64(n_train)  # the probe's first validation column
-    grp, alive, mask = ints[0], ints[1], ints[2]
+    alive, mask = ints[0], ints[1]
     best, loss = floats[0], floats[1]
     for t in range(n_tasks):
         alive[t] = 1
@@ -1770,7 +1759,6 @@ def _run_lockstep(
     for t in range(n_tasks, alive.shape[0]):
         alive[t] = 0
         mask[t] = 0
-    n_grp = _groups_of(mask, n_tasks, grp)
     n_alive = n_tasks
     step = np.uint64(0)  # training steps taken, over all epochs
     stop = np.uint64(0)  # where the current epoch's training ends
@@ -1779,12 +1767,11 @@ def _run_lockstep(
     stage = _SETUP
     lo, hi = bounds[0], bounds[1]
     while True:
-        _exec_tasks(ops, args, data, lo, hi, s, v, m, grp, n_grp, mask, dim)
+        _exec_tasks(ops, args, data, lo, hi, s, v, m, mask, dim)
         if stage == _PREDICT:
-            stopped = False
             slow = classification or (record and first_epoch)
             if not slow:
-                slow = _any_fails(s, train_y, step, grp, n_grp, alive, max_abs_error)
+                slow = _any_fails(s, train_y, step, alive, max_abs_error)
             for t in range(n_tasks if slow else 0):
                 if alive[t] == 0:
                     continue
@@ -1797,41 +1784,38 @@ def _run_lockstep(
                     alive[t] = 0
                     mask[t] = 0
                     n_alive -= 1
-                    stopped = True
                     continue
                 if record and first_epoch:
                     errors[t, step] = err
             if n_alive == 0:
                 return  # every task's training stopped
-            if stopped:
-                n_grp = _groups_of(mask, n_tasks, grp)
             if reload:
-                _load_lanes(v, train_x, step, grp, n_grp, dim)
-            _set_labels(s, train_y, step, grp, n_grp)
+                _load_lanes(v, train_x, step, dim)
+            _set_labels(s, train_y, step)
             stage, lo, hi = _LEARN, bounds[2], bounds[3]
             continue
         if stage == _LEARN:
             step += np.uint64(1)
             if step < stop:
-                _load_lanes(v, train_x, step, grp, n_grp, dim)
-                _clear_labels(s, grp, n_grp)
+                _load_lanes(v, train_x, step, dim)
+                _clear_labels(s)
                 stage, lo, hi = _PREDICT, bounds[1], bounds[2]
                 continue
             for t in range(n_tasks):
                 loss[t] = 0.0
             k = np.uint64(0)
+            n_valid_run = n_alive
             if nv > np.uint64(0):
-                _load_lanes(v, valid_x, k, grp, n_grp, dim)
-                _clear_labels(s, grp, n_grp)
+                _load_lanes(v, valid_x, k, dim)
+                _clear_labels(s)
                 stage, lo, hi = _VALIDATE, bounds[1], bounds[2]
                 continue
         elif stage == _VALIDATE:
-            failed = False
             slow = classification or (record and first_epoch)
             if not slow:
-                slow = _any_fails(s, valid_y, k, grp, n_grp, mask, max_abs_error)
+                slow = _any_fails(s, valid_y, k, mask, max_abs_error)
                 if not slow:
-                    _add_losses(s, valid_y, k, grp, n_grp, mask, loss)
+                    _add_losses(s, valid_y, k, mask, loss)
             for t in range(n_tasks if slow else 0):
                 if mask[t] == 0:
                     continue
@@ -1846,17 +1830,15 @@ def _run_lockstep(
                 if np.isnan(a) or a > max_abs_error:
                     mask[t] = 0  # this epoch's fitness is 0.0; Predict runs no more on it
                     _save_lane(s, v, t, bs, bv)
-                    failed = True
+                    n_valid_run -= 1
                     continue
                 if record and first_epoch:
                     errors[t, first_valid + k] = a
                 loss[t] += error if classification else error * error
-            if failed:
-                n_grp = _groups_of(mask, n_tasks, grp)
             k += np.uint64(1)
-            if k < nv and n_grp > 0:  # the next example
-                _load_lanes(v, valid_x, k, grp, n_grp, dim)
-                _clear_labels(s, grp, n_grp)
+            if k < nv and n_valid_run > 0:  # the next example
+                _load_lanes(v, valid_x, k, dim)
+                _clear_labels(s)
                 continue
         if stage != _SETUP:  # an epoch's validation is done
             for t in range(n_tasks):
@@ -1869,7 +1851,6 @@ def _run_lockstep(
                 else:
                     _restore_lane(s, v, t, bs, bv)
                     mask[t] = 1
-            n_grp = _groups_of(mask, n_tasks, grp)
             first_epoch = False
         if step >= total:
             for t in range(n_tasks):
@@ -1877,8 +1858,8 @@ def _run_lockstep(
                     fitness[t] = best[t]
             return
         stop = min(step + per_epoch, total)
-        _load_lanes(v, train_x, step, grp, n_grp, dim)
-        _clear_labels(s, grp, n_grp)
+        _load_lanes(v, train_x, step, dim)
+        _clear_labels(s)
         stage, lo, hi = _PREDICT, bounds[1], bounds[2]
 
 
@@ -2006,7 +1987,6 @@ from primeval.algorithms.interpret.compiled import (
     _add_losses,
     _any_fails,
     _clear_labels,
-    _groups_of,
     _load,
     _load_lanes,
     _restore_lane,
@@ -2036,7 +2016,7 @@ def run_tasks(
 """
 
 _EXEC_CALL = "_exec(ops, args, data, lo, hi, s, v, m, rng)"
-_EXEC_TASKS_CALL = "_exec_tasks(ops, args, data, lo, hi, s, v, m, grp, n_grp, mask, dim)"
+_EXEC_TASKS_CALL = "_exec_tasks(ops, args, data, lo, hi, s, v, m, mask, dim)"
 
 
 def _kernel_arguments(spec: OpSpec, banks: tuple[str, str, str] = ("s", "v", "m")) -> str:
@@ -2073,7 +2053,7 @@ def _lockstep_branch(spec: OpSpec) -> list[str]:
 
     def loop(dim: str) -> list[str]:
         banks = (f"lane(s, _g, _u, {dim})", f"lane(v, _g, _u, {dim})", "m[_t]")
-        lines = ["for _j in range(n_grp):", "    _g = grp[_j]", f"    for _u in range({LANES}):"]
+        lines = ["for _g in range(n_groups):", f"    for _u in range({LANES}):"]
         call = f"_k{spec.code}({_kernel_arguments(spec, banks)})"
         if _every_lane(spec):
             return [*lines, f"        {call}"]
@@ -2097,7 +2077,7 @@ def _jump_table(specs: list[OpSpec], indent: str, lockstep: bool = False) -> lis
     branch for ops that draw random numbers: :func:`run_tasks_with` runs programs with them
     task by task."""
     lines = [
-        "for _i in range(lo, hi):",
+        "for _i in range(np.uint64(lo), np.uint64(hi)):",
         "    _op = ops[_i]",
         "    _a = np.uint64(args[_i, 0])  # unsigned: no negative-index handling in kernels",
         "    _b = np.uint64(args[_i, 1])",
@@ -2127,7 +2107,7 @@ def _protocol_source(specs: list[OpSpec]) -> list[str]:
     internal = ", no_cpython_wrapper=True, no_cfunc_wrapper=True"  # called from compiled code
     protocol: list[tuple[Callable[..., Any], str]] = [
         (_run_task, internal),
-        (_run_lockstep, internal + ", _nrt=False"),
+        (_run_lockstep, internal + ", _nrt=False, pipeline_class=_c.NoAliasCompiler"),
         (run_tasks_with, ", cache=True"),
     ]
     for fn, options in protocol:
