@@ -42,6 +42,7 @@ from numba.extending import intrinsic, register_jitable
 
 from primeval.algorithms.interpret.compiled import (
     _pairwise_sum,
+    frozen,
     generator_from,
     run_tasks_with,
 )
@@ -815,7 +816,9 @@ def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_r
         t, ws.ops, ws.args, ws.data, ws.lens, ws.mask,
         ws.live_ops, ws.live_args, ws.live_data, ws.live_bounds,
     )  # fmt: skip
-    ops, args, data, bounds = ws.live_ops[:n], ws.live_args[:n], ws.live_data[:n], ws.live_bounds
+    # Read-only, as the interpreter passes a program's arrays: one compilation of the callee.
+    ops, args, data = frozen(ws.live_ops[:n]), frozen(ws.live_args[:n]), frozen(ws.live_data[:n])
+    bounds = frozen(ws.live_bounds)
     classify = si[S_CLASSIFY] != 0
     max_abs = sf[F_MAX_ABS_ERROR]
     flags = FLAG_DRAWS if draws else 0
@@ -849,7 +852,8 @@ def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_r
             t, ws.ops, ws.args, ws.data, ws.lens, ws.mask,
             ws.live_ops, ws.live_args, ws.live_data, ws.live_bounds,
         )  # fmt: skip
-        ops, args, data = ws.live_ops[:n], ws.live_args[:n], ws.live_data[:n]
+        ops, args = frozen(ws.live_ops[:n]), frozen(ws.live_args[:n])
+        data = frozen(ws.live_data[:n])
     ctr[C_FULL] += 1
     ctr[C_LIVE_SETUP] += bounds[1]
     ctr[C_LIVE_PREDICT] += bounds[2] - bounds[1]

@@ -619,7 +619,7 @@ def _moved_typer(x: Any, out: Any) -> Any:
     if isinstance(x, types.Array):
 
         def array(x: Any, out: Any) -> Any:
-            d = x.ctypes.data - out.ctypes.data
+            d = np.intp(x.ctypes.data) - np.intp(out.ctypes.data)  # signed
             return d != 0 and d < _extent(out) and -d < _extent(x)
 
         return array
@@ -1314,6 +1314,21 @@ def _borrow_typer(typingctx: Any, arr: Any) -> Any:
 borrow: Any = intrinsic(_borrow_typer)
 
 
+def _frozen_typer(typingctx: Any, arr: Any) -> Any:
+    """The same array (counted as it was), typed read-only: callers passing the program's
+    encoded arrays read-only or not then share one compilation of what they call."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return _borrowed(context, builder, sig.return_type, args[0])
+
+    return arr.copy(readonly=True)(arr), codegen
+
+
+frozen: Any = intrinsic(_frozen_typer)
+
+
 def _lane_typer(typingctx: Any, arr: Any, g: Any, u: Any, dim: Any) -> Any:
     """Lane ``u`` of group ``g`` of lockstep memory: ``arr[g, ..., u]`` of a C-ordered float64
     array ``(G, n, W)`` or ``(G, n, F, W)`` whose last axis has :data:`LANES` lanes (the caller
@@ -1750,7 +1765,11 @@ def _run_lockstep(
     per_epoch = np.uint64(min(n_examples, total))
     nv = np.uint64(min(n_valid, valid_x.shape[0]))
     first_valid = np.uint64(n_train)  # the probe's first validation column
-    alive, mask = ints[0], ints[1]
+    alive, mask, after = ints[0], ints[1], ints[2]
+    if n_tasks == 0:
+        return
+    for g in range(n_groups):
+        after[g] = g + 1
     best, loss = floats[0], floats[1]
     for t in range(n_tasks):
         alive[t] = 1
@@ -2053,14 +2072,19 @@ def _lockstep_branch(spec: OpSpec) -> list[str]:
 
     def loop(dim: str) -> list[str]:
         banks = (f"lane(s, _g, _u, {dim})", f"lane(v, _g, _u, {dim})", "m[_t]")
-        lines = ["for _g in range(n_groups):", f"    for _u in range({LANES}):"]
+        # A loop over the groups linked by ``after`` (``after[g] = g + 1``): LLVM cannot count
+        # its iterations, so neither unrolls it nor vectorizes it (code it would multiply by
+        # 8, for the few groups there are); it writes out the loop over the lanes.
         call = f"_k{spec.code}({_kernel_arguments(spec, banks)})"
+        lines = ["_g = np.uint64(0)", "while True:", f"    for _u in range({LANES}):"]
         if _every_lane(spec):
-            return [*lines, f"        {call}"]
-        return [*lines, f"        _t = _g * {LANES} + _u", "        if mask[_t] != 0:",
-                f"            {call}"]  # fmt: skip
+            lines.append(f"        {call}")
+        else:
+            lines += [f"        _t = _g * {LANES} + _u", "        if mask[_t] != 0:",
+                      f"            {call}"]  # fmt: skip
+        return [*lines, "    _g = after[_g]", "    if _g >= n_groups:", "        break"]
 
-    if not (_every_lane(spec) and uses_vectors):
+    if not (_every_lane(spec) and uses_vectors and FAST_DIMS):
         return loop("dim")
     lines: list[str] = []
     for k, dim in enumerate(FAST_DIMS):
