@@ -99,8 +99,9 @@ def _probe_generators(
 
 def _task_arrays(st: Mapping[str, np.ndarray], lo: int, hi: int) -> cs.TaskArrays:
     """Tasks ``lo:hi`` of stacked arrays, and their examples in lanes."""
-    part = [st[k][lo:hi] for k in ("train_x", "train_y", "order", "valid_x", "valid_y")]
-    return cs.TaskArrays(*part, lane_arrays(*part))
+    x, y, order = st["train_x"][lo:hi], st["train_y"][lo:hi], st["order"][lo:hi]
+    vx, vy = st["valid_x"][lo:hi], st["valid_y"][lo:hi]
+    return cs.TaskArrays(x, y, order, vx, vy, lane_arrays(x, y, order, vx, vy))
 
 
 def _split(st: Mapping[str, np.ndarray], hurdle_tasks: int) -> cs.TaskSplit:
@@ -108,9 +109,7 @@ def _split(st: Mapping[str, np.ndarray], hurdle_tasks: int) -> cs.TaskSplit:
     every = _task_arrays(st, 0, n)
     if hurdle_tasks <= 0:
         return cs.TaskSplit(every, every, every)
-    return cs.TaskSplit(
-        every, _task_arrays(st, 0, hurdle_tasks), _task_arrays(st, hurdle_tasks, n)
-    )
+    return cs.TaskSplit(every, _task_arrays(st, 0, hurdle_tasks), _task_arrays(st, hurdle_tasks, n))
 
 
 def mutation_label(code: int) -> str:

@@ -14,11 +14,24 @@ Design:
   ``_exec_tasks(...)`` lines expanded into ``if/elif`` chains over op codes calling the
   kernels (LLVM makes a chain a jump table). One call of the generated ``run_tasks_with``
   evaluates a program on every task, epoch and example.
-- **Tasks in lockstep.** All tasks of a set have as many examples and epochs, so a program
-  that draws no random numbers runs on all of them at once (:func:`_run_lockstep`): each
-  instruction is decoded and dispatched once, and its branch of the jump table applies the
-  kernel to every task still running. A program that draws runs task after task
-  (:func:`_run_task`), so that the draws come in the reference's order.
+- **Tasks in lockstep, in SIMD lanes.** All tasks of a set have as many examples and epochs,
+  so a program that draws no random numbers runs on all of them at once
+  (:func:`_run_lockstep`): each instruction is decoded and dispatched once, and its branch of
+  the jump table applies the kernel to every task. Memory keeps the tasks innermost, in
+  groups of :data:`LANES` (``s[group, address, lane]``, ``v[group, address, i, lane]``), and
+  so do the examples (:func:`lane_arrays`, built once per task set): a branch runs the op's
+  own kernel, inlined, on each lane's view of memory (:func:`lane`) in a loop of ``LANES``
+  iterations, which LLVM writes out and packs into SIMD instructions across tasks (its SLP
+  vectorizer, which numba leaves off: :class:`vectorizing`). That needs views whose shapes
+  and strides are constants (for ``F`` in :data:`FAST_DIMS`; other sizes get a branch with
+  ``F`` a variable, per lane), and banks that LLVM knows not to overlap
+  (:class:`NoAliasCompiler`). Scalar and vector ops run on every lane, tasks stopped or not
+  (a stopped task's lane computes what no one reads); matrix ops and the rest are called per
+  lane, for running tasks only. Matrices stay per task (``m[task]``). The bookkeeping per
+  example (errors, losses, loading the next example) is SIMD too, falling back to a loop
+  over tasks for classification, probes and failing tasks. A program that draws runs task
+  after task (:func:`_run_task`, on each task's lane), so that the draws come in the
+  reference's order.
 - **Disk cache.** The generated source goes to ``$PRIMEVAL_CACHE_DIR`` (default
   ``~/.cache/primeval/numba``) under a name hashing it, every kernel module, this module and
   the numpy / numba / Python versions, and is imported from there so that numba's
@@ -49,10 +62,11 @@ Design:
   are indexed with unsigned integers (numba then emits no handling of negative indices);
   the generator is passed as its bit generator's addresses (numba's unboxing of a
   ``Generator`` costs about 7 us per call); arrays are borrowed without reference counting.
-  On the demo (F = 4, 10 tasks of 100 + 100 examples) a scalar instruction costs about 1 ns
-  per task, a vector one about 2.5 ns, a matrix one 10-40 ns (a call per task); the
-  protocol's bookkeeping (loading an example, checking an error) about 3.5 ns per task and
-  example; a call from Python about 3.5 us.
+  On the demo (F = 4, 10 tasks of 100 + 100 examples, three groups of lanes) a scalar or
+  vector instruction costs about 0.3-0.5 ns per task (mostly the latency of its result
+  going through memory to the next instruction), a matrix one 10-40 ns (a call per task);
+  the protocol's bookkeeping about 2.5 ns per example and task; a call from Python about
+  3.5 us.
 
 ``tests/test_compiled.py`` checks equality with the reference on random programs over all ops.
 """
@@ -691,7 +705,13 @@ def _square_root(a: float) -> float:
 _jitable(_pairwise_tree, nrt=True)
 _jitable(_pairwise_line2, _pairwise_line1)
 _jitable(
-    _pairwise_block, _pairwise_line, _pairwise_sum, _shaped, _broadcast, _bounds, _extent,
+    _pairwise_block,
+    _pairwise_line,
+    _pairwise_sum,
+    _shaped,
+    _broadcast,
+    _bounds,
+    _extent,
     inline=True,
 )
 _jitable(_greater_or_nan, _less_or_nan, _add, _subtract, _multiply, _divide, inline=True)
@@ -1390,7 +1410,7 @@ class NoAliasCompiler(numba.core.compiler.Compiler):
 
     def define_pipelines(self) -> Any:
         self.state.flags.noalias = True
-        return super().define_pipelines()
+        return super().define_pipelines()  # type: ignore[no-untyped-call]
 
 
 # --- the evaluation protocol (its source is compiled into the generated module) -----------------
@@ -1487,9 +1507,7 @@ def _any_fails(
     return bad != 0
 
 
-def _add_losses(
-    s: np.ndarray, y: np.ndarray, row: Any, mask: np.ndarray, loss: np.ndarray
-) -> None:
+def _add_losses(s: np.ndarray, y: np.ndarray, row: Any, mask: np.ndarray, loss: np.ndarray) -> None:
     """``loss += (y - prediction) ** 2`` on the lanes in ``mask`` (regression), as the
     protocol adds a validation error, branch-free over the lanes (SIMD)."""
     for g in range(np.uint64(s.shape[0])):
@@ -1691,12 +1709,12 @@ def _exec_tasks(
     mask: np.ndarray,
     dim: int,
 ) -> None:
-    """Run instructions ``lo:hi`` on the lane groups, each instruction on every lane before the
-    next. Deterministic ops only. In the generated module the
-    call becomes a jump table whose branches loop over the groups and their lanes (see
-    :func:`_jump_table`): the kernels of scalar and vector ops inlined into a loop of
-    :data:`LANES` iterations, which LLVM turns into SIMD instructions across tasks; other
-    kernels called on each lane in ``mask``."""
+    """Run instructions ``lo:hi`` on every group of lanes, each instruction on every lane
+    before the next. Deterministic ops only. In the generated module the call becomes a jump
+    table whose branches loop over the groups and their lanes (:func:`_lockstep_branch`): the
+    kernels of scalar and vector ops inlined into a loop of :data:`LANES` iterations, which
+    LLVM turns into SIMD instructions across tasks; other kernels called on each lane in
+    ``mask``."""
     for i in range(lo, hi):
         a, b, o = (int(x) for x in args[i])
         spec = REGISTRY[int(ops[i])]
@@ -1735,25 +1753,26 @@ def _run_lockstep(
 
     All tasks have as many examples and epochs, so they take the same steps: each component
     runs on all tasks, instruction by instruction, and the dispatch of an instruction is paid
-    once for all tasks. Tasks are lanes of :data:`LANES` in groups (:func:`lane_arrays`):
+    once for all tasks. Tasks are lanes, :data:`LANES` to a group (:func:`bank_arrays`):
     ``s (G, n_s, W)``, ``v (G, n_v, F, W)``, ``m (G * W, n_m, F, F)``; ``lanes`` are the
-    examples in that order, ``(train_x (E*N, G, F, W), train_y (E*N, G, W), valid_x (Nv, G,
-    F, W), valid_y (Nv, G, W))``, training examples in each task's order. Scalar and vector
-    ops run on every lane of a group (lanes past ``n_tasks`` hold copies of the last task),
-    whether its task still runs or not, so that they run as SIMD instructions; the other ops
-    only on the lanes in ``mask``. A task's lane leaves ``mask`` (and ``alive``) when its
+    examples in that order (:func:`lane_arrays`), ``(train_x (E*N, G, F, W), train_y (E*N, G,
+    W), valid_x (Nv, G, F, W), valid_y (Nv, G, W))``, training examples in each task's order.
+    Scalar and vector ops run on every lane (lanes past ``n_tasks`` hold copies of the last
+    task), whether its task still runs or not, so that they run as SIMD instructions; the
+    other ops only on the lanes in ``mask``. A task leaves ``mask`` (and ``alive``) when its
     training stops (its fitness is then final), and ``mask`` alone for the rest of an epoch's
     validation when a validation error fails (that epoch's fitness is 0): its scalars and
     vectors are then saved (``bs``, ``bv``) and put back after the validation, as if its
-    Predict had not run on the remaining examples. Groups with no lane in ``mask`` are
-    skipped (``grp[:n_grp]`` are the others). Writes ``fitness`` and, when ``record``, the
-    probe rows ``errors``.
+    Predict had not run on the remaining examples (its matrices are not touched). Writes
+    ``fitness`` and, when ``record``, the probe rows ``errors``.
 
     The features are loaded again before Learn only if ``reload`` (Predict may write ``v0``).
-    ``ints`` (uint64, ``(3, G * W)``), ``floats`` (``(2, G * W)``), ``bs`` and ``bv`` are
-    workspace: compiled without numba's runtime, so that no array view counts references, this
-    function cannot allocate. Tasks and examples are indexed with unsigned integers: numba
-    then drops the handling of negative indices.
+    ``ints`` (uint64, ``(3, G * W)``: ``alive``, ``mask`` and the groups' links), ``floats``
+    (``(2, G * W)``), ``bs`` and ``bv`` are workspace: compiled without numba's runtime, so
+    that no array view counts references, this function cannot allocate. Compiled with its
+    array arguments ``noalias`` (:class:`NoAliasCompiler`): they must not overlap. Tasks and
+    examples are indexed with unsigned integers: numba then drops the handling of negative
+    indices.
     """
     train_x, train_y, valid_x, valid_y = lanes
     n_groups = np.uint64(s.shape[0])
@@ -1761,8 +1780,8 @@ def _run_lockstep(
     _zero(s)
     _zero(v)
     _zero(m)
-    total = np.uint64(min(n_train, train_x.shape[0]))
-    per_epoch = np.uint64(min(n_examples, total))
+    total = np.uint64(min(n_train, int(train_x.shape[0])))
+    per_epoch = np.uint64(min(n_examples, int(total)))
     nv = np.uint64(min(n_valid, valid_x.shape[0]))
     first_valid = np.uint64(n_train)  # the probe's first validation column
     alive, mask, after = ints[0], ints[1], ints[2]
@@ -1794,10 +1813,10 @@ def _run_lockstep(
             for t in range(n_tasks if slow else 0):
                 if alive[t] == 0:
                     continue
-                g, u = np.uint64(t) // np.uint64(LANES), np.uint64(t) % np.uint64(LANES)
+                tg, tu = np.uint64(t) // np.uint64(LANES), np.uint64(t) % np.uint64(LANES)
                 if classification:
-                    s[g, PREDICTION, u] = _sigmoid(s[g, PREDICTION, u])
-                err = abs(train_y[step, g, u] - s[g, PREDICTION, u])
+                    s[tg, PREDICTION, tu] = _sigmoid(s[tg, PREDICTION, tu])
+                err = abs(train_y[step, tg, tu] - s[tg, PREDICTION, tu])
                 if np.isnan(err) or err > max_abs_error:
                     fitness[t] = best[t]  # training stops; 0.0 in the first epoch
                     alive[t] = 0
@@ -1838,13 +1857,13 @@ def _run_lockstep(
             for t in range(n_tasks if slow else 0):
                 if mask[t] == 0:
                     continue
-                g, u = np.uint64(t) // np.uint64(LANES), np.uint64(t) % np.uint64(LANES)
-                y = valid_y[k, g, u]
+                tg, tu = np.uint64(t) // np.uint64(LANES), np.uint64(t) % np.uint64(LANES)
+                y = valid_y[k, tg, tu]
                 if classification:
-                    p = _sigmoid(s[g, PREDICTION, u])
+                    p = _sigmoid(s[tg, PREDICTION, tu])
                     error = 0.0 if ((y > 0.5) == (p > 0.5)) else 1.0
                 else:
-                    error = y - s[g, PREDICTION, u]
+                    error = y - s[tg, PREDICTION, tu]
                 a = abs(error)
                 if np.isnan(a) or a > max_abs_error:
                     mask[t] = 0  # this epoch's fitness is 0.0; Predict runs no more on it
@@ -2064,8 +2083,8 @@ def _every_lane(spec: OpSpec) -> bool:
 
 
 def _lockstep_branch(spec: OpSpec) -> list[str]:
-    """A lockstep jump table's branch for a deterministic op: the kernel on every lane of the
-    groups ``grp[:n_grp]``, inlined into a loop of :data:`LANES` iterations (see
+    """A lockstep jump table's branch for a deterministic op: the kernel on every lane of
+    every group, inlined into a loop of :data:`LANES` iterations (see
     :func:`_every_lane`; ops on vectors once per size in :data:`FAST_DIMS`, with the views'
     shapes constant, and once for any other size), or on the lanes in ``mask`` (the others)."""
     uses_vectors = Kind.VECTOR in _kinds(spec)
@@ -2248,7 +2267,7 @@ def load_dispatch() -> pytypes.ModuleType:
 # --- the interpreter ----------------------------------------------------------------------------
 
 
-class vectorizing:  # noqa: N801 (a context manager used like a function)
+class vectorizing:
     """Compile with LLVM's SLP vectorizer on (numba leaves it off by default): the lockstep
     jump table's loops over the lanes of a group are written out by LLVM and become SIMD
     instructions only through it. Calls that may compile the generated module (its functions
@@ -2256,11 +2275,11 @@ class vectorizing:  # noqa: N801 (a context manager used like a function)
     operations: no reassociation, no contraction, the same results."""
 
     def __enter__(self) -> None:
-        self._before = numba.config.SLP_VECTORIZE
-        numba.config.SLP_VECTORIZE = 1
+        self._before = getattr(numba.config, "SLP_VECTORIZE", 0)
+        setattr(numba.config, "SLP_VECTORIZE", 1)  # noqa: B010 (untyped module)
 
     def __exit__(self, *exc: object) -> None:
-        numba.config.SLP_VECTORIZE = self._before
+        setattr(numba.config, "SLP_VECTORIZE", self._before)  # noqa: B010
 
 
 _NO_PROBE = np.empty((0, 0))
