@@ -615,6 +615,12 @@ def nas(
         if overrides:
             cfg = cfg.with_overrides(**overrides)
         table = load_table(cfg.dataset)
+        cheapest = float(table.train_time.min()) * cfg.epochs / 200
+        if cfg.budget_seconds < cheapest:
+            fail(
+                f"a budget of {cfg.budget_seconds:g} s buys no evaluation on {cfg.dataset}: "
+                f"the cheapest query costs {cheapest:.0f} s ({cfg.epochs:g} epochs)"
+            )
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         folder = RunFolder.create(out or Path("runs") / f"nas-{cfg.dataset}-s{cfg.seed}-{stamp}")
         show = not quiet and err_console.is_terminal

@@ -59,9 +59,11 @@ class RunTrace:
     def incumbents(self) -> np.ndarray:
         """For each evaluation, the cell with the best fitness so far (the first on ties)."""
         best = np.maximum.accumulate(np.where(np.isnan(self.fitness), -np.inf, self.fitness))
-        k = np.arange(len(self.fitness))
-        first = np.where(self.fitness == best, k, 0)
-        return self.cells[np.maximum.accumulate(first)]
+        before = np.concatenate([[-np.inf], best[:-1]])
+        improved = self.fitness > before  # strictly, like Strategy.best
+        improved[0] = True
+        k = np.where(improved, np.arange(len(self.fitness)), 0)
+        return self.cells[np.maximum.accumulate(k)]
 
     @property
     def final_cell(self) -> int:
