@@ -3,20 +3,23 @@ on a synthetic landscape with a planted optimum, REINFORCE's learning, a golden 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
+from primeval.engine.checkpoint import CheckpointError
 from primeval.engine.clock import SimulatedClock
 from primeval.engine.genome import Individual
 from primeval.engine.search import Search
+from primeval.engine.snapshot import load_search, save_search
 from primeval.engine.strategies import Strategy
 from primeval.nas.config import NasConfig
 from primeval.nas.evaluate import TableEvaluator
 from primeval.nas.reinforce import Reinforce
-from primeval.nas.runner import RunTrace, curve, run_search, run_strategy
+from primeval.nas.runner import RunTrace, build_search, curve, run_search, run_strategy
 from primeval.nas.space import N_CELLS, N_EDGES, Cell, CellSpace, arch_string, cell_from_index
 from primeval.nas.strategies import STRATEGIES, StrategySpec
 from primeval.nas.table import Nb201Table, load_table
@@ -217,3 +220,31 @@ def test_summary_fields() -> None:
     assert {"strategy", "dataset", "runs", "mean", "std", "published_mean"} <= set(s)
     assert s["runs"] == 5 and s["published_mean"] == 91.19
     assert r.curves.shape == (5, len(r.grid)) and r.evaluated.sum() == r.evaluations.sum()
+
+
+@pytest.mark.parametrize("name", STRATEGIES.names())
+def test_a_checkpointed_search_continues_exactly(name: str, tmp_path: Path) -> None:
+    """Stop after 30 evaluations, save, load into fresh objects, go on: the same run."""
+    table = load_table("cifar10")
+    whole: list[Cell] = []
+    build_search(
+        table, NasConfig(), name, 2, on_individual=lambda i: whole.append(i.genome)
+    ).search.run()
+    parts: list[Cell] = []
+    first = build_search(
+        table, NasConfig(), name, 2, on_individual=lambda i: parts.append(i.genome)
+    )
+    first.search.max_evals = 30
+    first.search.run()
+    path = tmp_path / "checkpoint.npz"
+    save_search(path, first.search, first.space, {"evaluator": first.evaluator.state()})
+    second = build_search(
+        table, NasConfig(), name, 99, on_individual=lambda i: parts.append(i.genome)
+    )
+    extra, warnings = load_search(path, second.search, second.space)
+    second.evaluator.load_state(extra["evaluator"])
+    second.search.run()
+    assert warnings == [] and parts == whole and second.search.evaluations == len(whole)
+    with pytest.raises(CheckpointError, match="saved with"):
+        other = "random" if name != "random" else "evolution"
+        load_search(path, build_search(table, NasConfig(), other, 0).search, CellSpace())

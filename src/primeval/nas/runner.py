@@ -70,6 +70,42 @@ class RunTrace:
         return int(self.incumbents()[-1])
 
 
+@dataclass
+class NasSearch:
+    """One run's parts: the engine's search over cells on a table, and its evaluator."""
+
+    search: Search[Cell]
+    space: CellSpace
+    evaluator: TableEvaluator
+    clock: SimulatedClock
+
+
+def build_search(
+    table: Nb201Table,
+    config: NasConfig,
+    strategy: str,
+    run: int,
+    objective: Objective | None = None,
+    on_individual: Callable[[Individual[Cell]], None] | None = None,
+    on_progress: Callable[[SearchProgress], bool | None] | None = None,
+) -> NasSearch:
+    rng, bench_rng = run_seeds(config.seed, run)
+    space = CellSpace()
+    clock = SimulatedClock(config.budget_seconds)
+    evaluator = TableEvaluator(
+        table, bench_rng, clock, objective or build_objective(config, table), config.epochs
+    )
+    search = Search(
+        STRATEGIES[strategy].build(space, config),
+        evaluator,
+        rng,
+        clock=clock,
+        on_individual=on_individual,
+        on_progress=on_progress,
+    )
+    return NasSearch(search, space, evaluator, clock)
+
+
 def run_search(
     table: Nb201Table,
     config: NasConfig,
@@ -79,12 +115,6 @@ def run_search(
     on_progress: Callable[[SearchProgress], bool | None] | None = None,
 ) -> RunTrace:
     """One search by the engine, to the simulated budget."""
-    rng, bench_rng = run_seeds(config.seed, run)
-    space = CellSpace()
-    clock = SimulatedClock(config.budget_seconds)
-    evaluator = TableEvaluator(
-        table, bench_rng, clock, objective or build_objective(config, table), config.epochs
-    )
     cells: list[int] = []
     fitness: list[float] = []
     times: list[float] = []
@@ -92,19 +122,12 @@ def run_search(
     def record(ind: Individual[Cell]) -> None:
         cells.append(cell_index(ind.genome))
         fitness.append(ind.fitness)
-        times.append(clock.elapsed)
+        times.append(nas.clock.elapsed)
 
-    search = Search(
-        STRATEGIES[strategy].build(space, config),
-        evaluator,
-        rng,
-        clock=clock,
-        on_individual=record,
-        on_progress=on_progress,
-    )
-    search.run()
+    nas = build_search(table, config, strategy, run, objective, record, on_progress)
+    nas.search.run()
     return RunTrace(
-        np.array(cells, dtype=np.intp), np.array(fitness), np.array(times), search.progress()
+        np.array(cells, dtype=np.intp), np.array(fitness), np.array(times), nas.search.progress()
     )
 
 
