@@ -64,12 +64,22 @@ def run_nas(
         "objective": build_objective(config, table).describe(),
         "optimum": round(table.optimum, 4),
         "published_optimum": published_optimum(table.dataset),
-        "strategies": [r.summary() for r in results],
+        "strategies": [r.summary(published_protocol(config)) for r in results],
         "wall_seconds": round(time.perf_counter() - t0, 3),
     }
     if folder is not None:
         write_reports(folder, config, table, results, summary)
     return results, summary
+
+
+def published_protocol(config: NasConfig) -> bool:
+    """Whether the published NAS-Bench-201 numbers are comparable with this comparison."""
+    return (
+        config.objective.kind == "accuracy"
+        and config.budget_seconds == 12000
+        and config.epochs == 12
+        and (config.evolution.population, config.evolution.sample) == (10, 3)
+    )
 
 
 def write_reports(
