@@ -288,6 +288,53 @@ def show(
     print(to_python(program, prune=not all_))
 
 
+@app.command("export")
+def export_algorithm(
+    algorithm: Annotated[Path, typer.Argument(help="An algorithm JSON file or a run folder.")],
+    format_: Annotated[
+        str, typer.Option("--format", "-f", help="Output format: python (a numpy module).")
+    ] = "python",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing output file.")
+    ] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Keep instructions that cannot affect predictions.")
+    ] = False,
+    class_name: Annotated[str, typer.Option(help="Name of the exported class.")] = "Algorithm",
+) -> None:
+    """Write an algorithm as a standalone module (numpy only) that trains and predicts."""
+    from primeval.export import export_python
+    from primeval.runs import atomic_write
+
+    if format_ != "python":
+        fail(f"unknown export format {format_!r} (available: python)")
+    if output is not None:
+        if output.exists() and not force:
+            fail(f"{output} already exists; pass --force to overwrite it")
+        if output.is_dir():
+            fail(f"{output} is a folder, not a file")
+        if not output.parent.is_dir():
+            fail(f"{output.parent}: no such folder")
+    try:
+        program = _load_algorithm(algorithm)
+        text = export_python(program, prune=not all_, class_name=class_name, source=algorithm.name)
+    except _user_errors() as e:
+        fail(str(e))
+    except ValueError as e:  # e.g. a class name that is not an identifier
+        fail(str(e))
+    if output is None:
+        print(text, end="")
+        return
+    try:
+        atomic_write(output, text)
+    except OSError as e:
+        fail(f"cannot write {output}: {e.strerror or e}")
+    err_console.print(f"wrote {output}", highlight=False)
+
+
 @app.command()
 def evaluate(
     algorithm: Annotated[Path, typer.Argument(help="An algorithm JSON file or a run folder.")],
