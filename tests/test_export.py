@@ -325,6 +325,12 @@ def test_exported_module_is_documented_and_imports_only_numpy() -> None:
     assert methods == ["__init__", "setup", "predict", "learn", "fit", "predict_batch"]
 
 
+def test_any_source_name_keeps_the_module_valid() -> None:
+    text = export_python(linear_regression_sgd(), source='C:\\runs\\"""odd\\best.json')
+    compile(text, "<exported>", "exec")
+    assert "from C:/runs/'''odd/best.json." in text
+
+
 def test_export_refuses_bad_programs_and_names() -> None:
     bad = Program(function(instr("SCALAR_CONST_SET", out=0, data=(1.0,))), function(), function())
     with pytest.raises(ValueError, match="writable"):

@@ -76,6 +76,11 @@ def _is_docstring(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
 
 
+def _plain(text: str) -> str:
+    """``text`` made safe inside the module's docstring (no escapes, no closing quotes)."""
+    return text.replace("\\", "/").replace('"', "'")
+
+
 def instruction_line(ins: Instruction) -> str:
     """One instruction of the exported module: its template, or a call of its copied kernel."""
     spec = ins.op
@@ -216,7 +221,7 @@ def export_python(
     )
     doc = _DOC.format(
         title=f"{class_name}: an algorithm evolved with AutoML-Zero, as plain numpy.",
-        source=f" from {source}" if source else "",
+        source=f" from {_plain(source)}" if source else "",
         banks=banks,
         class_name=class_name,
         max_abs_error=MAX_ABS_ERROR,
