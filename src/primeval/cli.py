@@ -700,7 +700,7 @@ def nas(
     console.print(
         f"optimum {summary['optimum']:.2f} (published {summary['published_optimum']:.2f}); "
         f"{summary['wall_seconds']:.1f} s; run folder {folder.path} "
-        "(comparison.svg, pareto.svg, summary.json)",
+        "(comparison.png, pareto.png, summary.json)",
         highlight=False,
     )
 
