@@ -15,7 +15,7 @@ from primeval.algorithms.baselines import (
     logistic_regression,
     two_layer_relu_net,
 )
-from primeval.algorithms.dataflow import POS, dataflow
+from primeval.algorithms.dataflow import NEG, POS, Flow, dataflow
 from primeval.algorithms.dce import live_mask
 from primeval.algorithms.detectors import (
     DETECTORS,
@@ -122,6 +122,56 @@ def expanded_step() -> Program:
     )
 
 
+SEED3_SETUP = [
+    ins("VECTOR_SUM", 2, 2, 2),
+    ins("SCALAR_PRODUCT", 3, 1, 3),
+    ins("VECTOR_SUM", 2, 2, 2),
+    ins("VECTOR_SUM", 2, 1, 0),
+    ins("SCALAR_VECTOR_PRODUCT", 2, 1, 0),
+    ins("VECTOR_SUM", 1, 2, 0),  # v1 = 0 * v0 + v0 = 0: memory starts at zero
+    ins("VECTOR_SUM", 2, 0, 1),
+    ins("SCALAR_PRODUCT", 2, 1, 1),
+    ins("VECTOR_INNER_PRODUCT", 1, 1, 2),
+    ins("SCALAR_CONST_SET", 3, 0, 0, -0.3950607970966702),
+]
+SEED3_PREDICT = [
+    ins("SCALAR_VECTOR_PRODUCT", 2, 3, 1),  # v2 = c w
+    ins("VECTOR_INNER_PRODUCT", 1, 2, 0),  # p = (c w) . x
+]
+SEED3_LEARN = [
+    ins("SCALAR_VECTOR_PRODUCT", 2, 3, 0),  # v2 = c x (c read before Learn 3 resets it)
+    ins("SCALAR_CONST_SET", 2, 0, 0, 0.5466704065138104),
+    ins("SCALAR_CONST_SET", 1, 0, 0, 0.11207741166784524),
+    ins("SCALAR_DIFF", 3, 1, 2),  # c = 0.112 - 0.547 = -0.435 from the second step on
+    ins("VECTOR_INNER_PRODUCT", 1, 2, 1),  # (c x) . w: the prediction again
+    ins("SCALAR_DIFF", 1, 0, 1),  # y - p
+    ins("SCALAR_VECTOR_PRODUCT", 2, 1, 2),  # (y - p) c x
+    ins("VECTOR_SUM", 1, 1, 2),  # w += c (y - p) x: SGD on c w with step c^2
+]
+
+
+def demo_seed3(
+    learn: list[Row] | None = None, setup: list[Row] | None = None, vectors: int = 3
+) -> Program:
+    """The demo's solution for seed 3: ``p = (c w) . x``, Learn recomputes it as ``(c x) . w``."""
+    return Program(
+        function(*(SEED3_SETUP if setup is None else setup)),
+        function(*SEED3_PREDICT),
+        function(*(SEED3_LEARN if learn is None else learn)),
+        Banks(4, vectors, 1),
+    )
+
+
+def _edit(rows: list[Row], **at: Row) -> list[Row]:
+    """``rows`` with row ``k`` replaced by ``at["r<k>"]`` (or inserted before it: ``i<k>``)."""
+    out: list[Row] = []
+    for k, row in enumerate(rows):
+        if f"i{k}" in at:
+            out.append(at[f"i{k}"])
+        out.append(at.get(f"r{k}", row))
+    return out
+
+
 # --- the demo and the baselines -------------------------------------------------------------
 
 
@@ -133,6 +183,20 @@ def test_demo_solution_is_a_linear_model_trained_by_sgd_with_a_learning_rate() -
         "learning_rate": [(S, 1), (P, 1), (L, 3)],
         "gradient_update": [(L, 0), (L, 1), (L, 2)],
     }
+
+
+def test_demo_seed3_scales_the_weights_and_recomputes_the_prediction_in_learn() -> None:
+    got = {d.technique: list(d.positions) for d in detect(demo_seed3())}
+    assert got == {
+        "linear_model": [(P, 1), (L, 7)],
+        # c = -0.395 in Setup, reset to 0.112 - 0.547 by Learn; applied in Predict and Learn
+        "learning_rate": [(S, 9), (P, 0), (L, 0), (L, 3)],
+        # Learn 4 is Predict 1 up to the scalar factor c: y - s1 is the error
+        "gradient_update": [(L, 0), (L, 5), (L, 6), (L, 7)],
+    }
+    f = dataflow(demo_seed3())
+    assert f.positions[f.prediction] == [(P, 1), (L, 4)]
+    assert f.sign[f.state[(Kind.SCALAR, 3)]] == NEG  # 0.112 - 0.547 folded
 
 
 def test_reference_sgd_listing() -> None:
@@ -189,6 +253,8 @@ WITH: dict[str, list[tuple[Program, list[tuple[Component, int]]]]] = {
         (demo_seed7(), [(S, 1), (P, 1), (L, 3)]),
         # a constant scaling the input side of the model
         (scaled_input(-0.0635369, -0.0998602), [(S, 1), (P, 0), (L, 3)]),
+        # a constant scaling the weight side of the model and the step
+        (demo_seed3(), [(S, 9), (P, 0), (L, 0), (L, 3)]),
     ],
     "gradient_update": [
         (sgd(), [(L, 0), (L, 1), (L, 2), (L, 3)]),
@@ -204,6 +270,28 @@ WITH: dict[str, list[tuple[Program, list[tuple[Component, int]]]]] = {
         (scaled_input(0.0635369, -0.0998602), [(L, 0), (L, 1), (L, 2)]),
         # one term of the step descends (the sum factor, Learn 0, is expanded)
         (expanded_step(), [(L, 0), (L, 2), (L, 3), (L, 4), (L, 5)]),
+        # p = (c w) . x, the error from (c x) . w recomputed in Learn, w += c (y - p) x
+        (demo_seed3(), [(L, 0), (L, 5), (L, 6), (L, 7)]),
+        # ... with c > 0 from the second step on (Setup's is negative): the step is c^2 anyway
+        (
+            demo_seed3(_edit(SEED3_LEARN, r3=ins("SCALAR_DIFF", 3, 2, 1))),
+            [(L, 0), (L, 5), (L, 6), (L, 7)],
+        ),
+        # ... with the prediction recomputed as c (x . w)
+        (
+            demo_seed3(
+                [
+                    ins("SCALAR_VECTOR_PRODUCT", 2, 3, 0),  # v2 = c x
+                    ins("VECTOR_INNER_PRODUCT", 1, 0, 1),  # x . w
+                    ins("SCALAR_PRODUCT", 1, 3, 1),  # c (x . w)
+                    ins("SCALAR_CONST_SET", 3, 0, 0, -0.435),
+                    ins("SCALAR_DIFF", 1, 0, 1),
+                    ins("SCALAR_VECTOR_PRODUCT", 2, 1, 2),
+                    ins("VECTOR_SUM", 1, 1, 2),
+                ]
+            ),
+            [(L, 0), (L, 4), (L, 5), (L, 6)],
+        ),
     ],
     "relu": [
         (two_layer_relu_net(), [(P, 1), (P, 2)]),
@@ -443,6 +531,18 @@ WITHOUT: dict[str, list[Program]] = {
         prog([LR], [DOT], [ERROR, ins("SCALAR_PRODUCT", 3, 3, 3), RATE, STEP, UPDATE]),
         # a zero rate never moves
         prog([], [DOT], [ERROR, RATE, STEP, UPDATE]),
+        # the demo's seed 3 ascending: w -= c (y - p) x
+        demo_seed3(_edit(SEED3_LEARN, r7=ins("VECTOR_DIFF", 1, 1, 2))),
+        # ... recomputing with another weight vector: (c x) . v3 is not the prediction
+        demo_seed3(
+            _edit(SEED3_LEARN, r4=ins("VECTOR_INNER_PRODUCT", 1, 2, 3)),
+            setup=[*SEED3_SETUP, ins("VECTOR_GAUSSIAN_SET", 3, 0, 0, 0.0, 1.0)],
+            vectors=4,
+        ),
+        # ... recomputing with another scale: (s2 x) . w is not (c w) . x
+        demo_seed3(_edit(SEED3_LEARN, r0=ins("SCALAR_VECTOR_PRODUCT", 2, 2, 0))),
+        # ... stepping along s2 x (s2 > 0) while the model's scale c is negative: ascent
+        demo_seed3(_edit(SEED3_LEARN, i6=ins("SCALAR_VECTOR_PRODUCT", 2, 2, 0))),
     ],
     "relu": [
         # a mask of one value times another (gating, not ReLU)
@@ -756,7 +856,8 @@ def test_detectors_are_total_and_name_only_live_instructions(
     for _ in range(mutations):
         p, _ = MUTATOR.mutate(p, rng) if start == "random" else _mutate_within(p, rng)
     if scale != 1.0:  # push data to zero, negatives, overflow and NaN
-        p = Program(*(type(f)(f.ops, f.args, f.data * scale) for f in p.functions), p.banks)
+        setup, predict, learn = (type(f)(f.ops, f.args, f.data * scale) for f in p.functions)
+        p = Program(setup, predict, learn, p.banks)
     _assert_well_formed(p, detect(p))
 
 
@@ -815,6 +916,52 @@ def test_flow_value_numbers_recomputed_values_and_reads_dead_code_nowhere() -> N
     assert f.positions[f.prediction] == [(P, 0), (L, 1)]
     padded = sgd().replace(Component.SETUP, function(LR, ins("SCALAR_CONST_SET", 5, 0, 0, 3.0)))
     assert all((S, 1) not in ps for ps in dataflow(padded).positions)
+
+
+def _node_at(f: Flow, position: tuple[Component, int]) -> int:
+    return next(n for n, ps in enumerate(f.positions) if position in ps)
+
+
+def test_flow_value_numbers_products_up_to_scalar_factors() -> None:
+    f = dataflow(
+        prog(
+            [LR, RANDOM_W, ins("MATRIX_GAUSSIAN_SET", 0, 0, 0, 0.0, 1.0)],
+            [
+                ins("SCALAR_VECTOR_PRODUCT", 2, 2, 1),
+                ins("VECTOR_INNER_PRODUCT", 3, 2, 0),  # (c w) . x
+                ins("VECTOR_INNER_PRODUCT", 4, 0, 1),
+                ins("SCALAR_PRODUCT", 4, 2, 4),  # c (x . w)
+                ins("SCALAR_VECTOR_PRODUCT", 3, 2, 0),
+                ins("VECTOR_INNER_PRODUCT", 5, 1, 3),  # w . (c x)
+                ins("SCALAR_VECTOR_PRODUCT", 4, 4, 0),
+                ins("VECTOR_INNER_PRODUCT", 1, 4, 1),  # (s4 x) . w: another scale
+                ins("MATRIX_VECTOR_PRODUCT", 5, 0, 0),
+                ins("SCALAR_VECTOR_PRODUCT", 5, 2, 5),  # c (M x)
+                ins("SCALAR_MATRIX_PRODUCT", 1, 2, 0),
+                ins("MATRIX_VECTOR_PRODUCT", 4, 1, 0),  # (c M) x
+                ins("VECTOR_OUTER_PRODUCT", 2, 0, 1),
+                ins("VECTOR_OUTER_PRODUCT", 1, 1, 0),  # outer products do not commute
+                *(ins("SCALAR_SUM", 1, 1, k) for k in (3, 4, 5)),
+                ins("VECTOR_INNER_PRODUCT", 3, 4, 5),
+                ins("MATRIX_SUM", 1, 1, 2),
+                ins("MATRIX_MEAN", 2, 1),
+                ins("SCALAR_SUM", 1, 1, 2),
+                ins("SCALAR_SUM", 1, 1, 3),
+            ],
+            [],
+        )
+    )
+    same = [_node_at(f, (P, k)) for k in (1, 3, 5)]
+    assert len(set(same)) == 1 and f.positions[same[0]] == [(P, 1), (P, 3), (P, 5)]
+    assert _node_at(f, (P, 7)) not in same
+    assert _node_at(f, (P, 9)) == _node_at(f, (P, 11))
+    assert _node_at(f, (P, 12)) != _node_at(f, (P, 13))
+
+
+def test_flow_signs_of_folded_constants() -> None:
+    f = dataflow(demo_seed3())
+    c = _node_at(f, (L, 3))  # 0.112 - 0.547
+    assert f.sign[c] == NEG and f.const(c) == 0.11207741166784524 - 0.5466704065138104
 
 
 def test_flow_polynomial_degrees() -> None:

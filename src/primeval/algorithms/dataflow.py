@@ -11,7 +11,11 @@ computed from, what Learn writes back to memory, which constant scales which upd
 - every live instruction is a node whose operands are the nodes that last wrote the
   addresses it reads (value numbered: two instructions computing the same op of the
   same operands and data are one node, so ``x`` recomputed in Learn is the ``x`` of
-  Predict; random draws are never merged). Setup runs from zeroed memory (leaf
+  Predict; random draws are never merged). Products are also numbered by their
+  *monomial*: scalar factors commute and associate out of scalar, scalar-vector and
+  scalar-matrix products, inner, outer, matrix-vector and matrix-matrix products, so
+  ``(a u) . w``, ``a (u . w)`` and ``u . (a w)`` are one node, the first computed
+  (exact in real arithmetic; rounding is ignored). Setup runs from zeroed memory (leaf
   ``init``); one training *step* is Predict then Learn as one straight line, whose
   leaves are the features ``x`` (``v0``), the label ``y`` (``s0`` in Learn), zero
   (``s0`` in Predict) and ``state(loc)``: the memory a step starts from, which is
@@ -22,7 +26,8 @@ computed from, what Learn writes back to memory, which constant scales which upd
   *learned* (rewritten by Learn from the label, directly or through other learned
   locations), which nodes are *data-free* (never depend on ``x``, ``y`` or a random
   draw: constants and rates), the possible signs of every node (subsets of
-  {-, 0, +}; NaN is ignored), the value of constant scalars (folded with the ops' own
+  {-, 0, +}; NaN is ignored; a scalar computed from constants alone, not memory, has
+  the sign of its folded value), the value of constant scalars (folded with the ops' own
   kernels) and each node as a polynomial in ``x`` (which degrees, and whether their
   coefficients depend on learned memory);
 - within a step: a node as a product of factors (through products, divisions,
@@ -52,6 +57,11 @@ Loc = tuple[Kind, int]
 
 MAX_FACTORS = 64
 """Products with more factors are not decomposed (their count can double per instruction)."""
+
+Atom = tuple[int, ...]
+"""A scalar factor of a monomial: ``(0, node)`` or ``(1, core, core)`` (an inner product)."""
+Monomial = tuple[tuple[Atom, ...], int | None]
+"""A value as its sorted scalar factors times a core (None for a scalar; see :meth:`Flow._op`)."""
 
 
 def _ops(*names: str) -> frozenset[str]:
@@ -95,6 +105,14 @@ SCALE_STATS = _ops(
     "MATRIX_ROW_ST_DEV",
 )
 """Statistics that measure the scale of a value (never negative): what normalization divides by."""
+SCALINGS = _ops("SCALAR_PRODUCT", "SCALAR_VECTOR_PRODUCT", "SCALAR_MATRIX_PRODUCT")
+BILINEAR_CORES = {
+    "VECTOR_INNER_PRODUCT": 1,
+    "VECTOR_OUTER_PRODUCT": 2,
+    "MATRIX_VECTOR_PRODUCT": 3,
+    "MATRIX_MATRIX_PRODUCT": 4,
+}
+"""Products that scalar factors commute out of, with a tag for the core they leave."""
 COMMUTATIVE = (
     SUMS
     | MAXES
@@ -267,6 +285,8 @@ class Flow:
         self.anc: list[frozenset[int]] = []
         self.positions: list[list[Position]] = []
         self._keys: dict[tuple[object, ...], int] = {}
+        self._mono: list[Monomial] = []
+        self._cores: dict[tuple[int, ...], int] = {}
         self.state: dict[Loc, int] = {}
         init = {k: self._leaf(Node("init", k)) for k in Kind}
         self.x = self._leaf(Node("x", Kind.VECTOR))
@@ -288,10 +308,10 @@ class Flow:
 
         self.learned = self._learned()
         self.data_dependent, self._dd_node = self._data_dependent()
+        self._consts = self._constants()
         self.sign = self._signs()
         if self.sign[self.prediction] == ZER:
             self.prediction_path = frozenset()  # always predicts 0: no technique matters
-        self._consts = self._constants()
         self.poly = self._polys()
 
     # --- construction ---------------------------------------------------------------------
@@ -300,7 +320,42 @@ class Flow:
         self.nodes.append(node)
         self.anc.append(frozenset())
         self.positions.append([])
-        return len(self.nodes) - 1
+        n = len(self.nodes) - 1
+        self._mono.append(self._plain(n, node.kind))
+        return n
+
+    @staticmethod
+    def _plain(n: int, kind: Kind) -> Monomial:
+        return (((0, n),), None) if kind is Kind.SCALAR else ((), n)
+
+    def _monomial(self, node: Node) -> Monomial | None:
+        """``node`` as scalar factors times a core, when it is a product; else None.
+
+        A scalar is its sorted factors (core None); a vector or matrix, its scalar
+        factors times a core that is a node or (negative ids, hash-consed) a bilinear
+        product of cores: ``(a u) . (b w)`` is ``[a, b, (u . w)]``, ``a (W (b v))`` is
+        ``[a, b] * (W v)``. Products of more than :data:`MAX_FACTORS` factors are not
+        monomials.
+        """
+        if node.op not in SCALINGS and node.op not in BILINEAR_CORES:
+            return None
+        (sa, ca), (sb, cb) = (self._mono[a] for a in node.args)
+        atoms = sa + sb
+        core: int | None
+        if node.op in SCALINGS:
+            core = cb if node.op != "SCALAR_PRODUCT" else None
+        else:
+            assert ca is not None and cb is not None
+            tag = BILINEAR_CORES[node.op]
+            pair = (min(ca, cb), max(ca, cb)) if tag == 1 else (ca, cb)
+            if tag == 1:
+                atoms = (*atoms, (1, *pair))
+                core = None
+            else:
+                core = self._cores.setdefault((tag, *pair), -1 - len(self._cores))
+        if len(atoms) > MAX_FACTORS:
+            return None
+        return tuple(sorted(atoms)), core
 
     def _state(self, loc: Loc) -> int:
         if loc not in self.state:
@@ -340,13 +395,21 @@ class Flow:
     def _op(self, node: Node, comp: Component, index: int) -> int:
         args = tuple(sorted(node.args)) if node.op in COMMUTATIVE else node.args
         key = (node.op, args, np.asarray(node.data).tobytes())
+        mono = self._monomial(node)
+        canon = None if mono is None else ("monomial", node.kind, *mono)
         n = None if node.stochastic else self._keys.get(key)
+        if n is None and canon is not None:
+            n = self._keys.get(canon)
         if n is None:
             self.nodes.append(node)
             self.anc.append(frozenset().union(*(self.anc[a] | {a} for a in node.args)))
             self.positions.append([])
             n = len(self.nodes) - 1
-            self._keys[key] = n
+            self._mono.append(mono or self._plain(n, node.kind))
+        if not node.stochastic:
+            self._keys.setdefault(key, n)
+            if canon is not None:
+                self._keys.setdefault(canon, n)
         self.positions[n].append((comp, index))
         return n
 
@@ -414,19 +477,27 @@ class Flow:
         step or Predict pass left, so one more pass from those gives the signs once
         Setup's values are overwritten: a rate set in Setup and reset by Learn is
         Learn's rate.
+
+        A scalar computed from constants alone (no memory) has the sign of its folded
+        value (:meth:`const`) at every step: ``0.11 - 0.55`` is negative.
         """
+        exact = {
+            n: _sign_of(value)
+            for n, value in enumerate(self._consts)
+            if value is not None and not any(self.nodes[m].op == "state" for m in self.anc[n] | {n})
+        }
         sign = [0] * len(self.nodes)
         for _ in range(4 * len(self.state) + 2):
             changed = False
             for n, node in enumerate(self.nodes):
-                new = sign[n] | self._sign_rule(node, sign, sign, steady=False)
+                new = exact.get(n) or sign[n] | self._sign_rule(node, sign, sign, steady=False)
                 if new != sign[n]:
                     sign[n], changed = new, True
             if not changed:
                 break
         steady = [0] * len(self.nodes)
         for n, node in enumerate(self.nodes):
-            steady[n] = self._sign_rule(node, steady, sign, steady=True)
+            steady[n] = exact.get(n) or self._sign_rule(node, steady, sign, steady=True)
         return steady
 
     def _sign_rule(self, node: Node, sign: list[int], before: list[int], steady: bool) -> int:
@@ -636,24 +707,42 @@ class Flow:
                 if len(errors) == 1:
                     yield ErrorStep(loc, inc, tuple(fs), errors[0])
 
-    def contractions(self) -> Iterator[tuple[int, int, Loc]]:
-        """``(z, u, w)``: inner products ``z = u . state(w)`` on the prediction path.
+    def contractions(self) -> Iterator[tuple[int, int, Loc, list[Factor]]]:
+        """``(z, u, w, c)``: inner products ``z = u . (c state(w))`` on the prediction path.
 
+        ``c`` are the data-free scalar factors scaling the weights (none: ``u . w``);
         ``u`` is computed from the features and not from ``state(w)``.
         """
         for z in sorted(self.prediction_path):
             node = self.nodes[z]
             if node.op != "VECTOR_INNER_PRODUCT":
                 continue
-            for w_node, u in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
-                loc = self.nodes[w_node].loc
-                if (
-                    self.nodes[w_node].op == "state"
-                    and loc is not None
-                    and self.depends(u, self.x)
-                    and not self.depends(u, w_node)
-                ):
-                    yield z, u, loc
+            for side, u in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+                weights = self._scaled_state(side)
+                if weights is None:
+                    continue
+                loc, scale = weights
+                if self.depends(u, self.x) and not self.depends(u, self.state[loc]):
+                    yield z, u, loc, scale
+
+    def _scaled_state(self, n: int) -> tuple[Loc, list[Factor]] | None:
+        """``n = c state(w)`` with data-free scalar factors ``c``: ``(w, c)``, else None."""
+        node = self.nodes[n]
+        if node.op == "state" and node.loc is not None:
+            return node.loc, []
+        fs = self.factors(n)
+        states = [
+            fa for fa in fs if self.nodes[fa.node].op == "state" and not self.data_free(fa.node)
+        ]
+        if len(states) != 1 or states[0].inverted:
+            return None
+        loc = self.nodes[states[0].node].loc
+        scale = [fa for fa in fs if fa is not states[0]]
+        if loc is None or not all(
+            self.nodes[fa.node].kind is Kind.SCALAR and self.data_free(fa.node) for fa in scale
+        ):
+            return None
+        return loc, scale
 
     def gain(self, z: int, w_state: int) -> tuple[int, list[Factor], tuple[int, ...]] | None:
         """The sign of d prediction / d ``z`` and the factors scaling it, or None.

@@ -189,8 +189,9 @@ def learning_rate(f: Flow) -> set[Position]:
     A learning rate is another factor of that product that is a data-free scalar (a
     constant, or memory set from constants) that is not always zero. Also one scaling
     the model of a weight ``w`` that takes error steps: ``p = c (u . w)`` as the demo
-    evolves (``v1 += (y - p) x`` is then SGD on ``c w`` with step ``c``) or
-    ``p = (c u) . w``. Shows: the instructions setting the rate and those applying it.
+    evolves (``v1 += (y - p) x`` is then SGD on ``c w`` with step ``c``),
+    ``p = (c u) . w`` or ``p = u . (c w)``. Shows: the instructions setting the rate and
+    those applying it.
     """
     found: set[Position] = set()
     stepped: set[Loc] = set()
@@ -199,10 +200,10 @@ def learning_rate(f: Flow) -> set[Position]:
         for fa in step.others():
             if f.is_rate(fa):
                 found |= f.where([fa.node, *f.applying(fa)])
-    for z, u, loc in f.contractions():
+    for z, u, loc, w_scale in f.contractions():
         if loc in stepped:
             g = f.gain(z, f.state[loc])
-            for fa in [*(g[1] if g else []), *_input_side(f, u)[0]]:
+            for fa in [*(g[1] if g else []), *_input_side(f, u)[0], *w_scale]:
                 if f.is_rate(fa):
                     found |= f.where([fa.node, *f.applying(fa)])
     return found
@@ -212,27 +213,31 @@ def learning_rate(f: Flow) -> set[Position]:
 def gradient_update(f: Flow) -> set[Position]:
     """A gradient-descent update of linear weights (Real et al. 2020, Sec. 4.2, Fig. 6: SGD).
 
-    For an inner product ``z = u . w`` on the prediction path (``w`` read from memory,
-    ``u`` from the features, ``w`` reaching the prediction only through ``z``; ``u``'s
-    data-free factors ``c`` are a scale, ``u = c u'``), Learn rewrites ``w`` as
+    For an inner product ``z = u . (c' w)`` on the prediction path (``w`` read from
+    memory, ``c'`` none or data-free scalar factors, ``u`` computed from the features,
+    ``w`` reaching the prediction only through ``z``; ``u``'s data-free factors ``c`` are
+    a scale, ``u = c u'``), Learn rewrites ``w`` as
     ``w +/- delta`` where ``delta`` is a product of exactly one error factor, the very
     value ``u'``, and otherwise only data-free factors and scale statistics (norms,
     standard deviations); or, its sum factors expanded (two levels at most), one term of
     ``delta`` is (``r e (2 x + v)`` has the term ``2 r e x``; every term stays a multiple
     of the error). The step must descend the squared error: the signs of the error's
-    orientation, of ``+/-``, of the term, of the other factors, of ``c`` and of
-    d p / d z (:meth:`Flow.gain`) multiply to non-negative and possibly positive, with
-    memory's signs from the second step on. Shows: the error, the product making
+    orientation, of ``+/-``, of the term, of the other factors, of ``c``, of ``c'`` and
+    of d p / d z (:meth:`Flow.gain`) multiply to non-negative and possibly positive, with
+    memory's signs from the second step on (``p = (c w) . x`` with ``w += c (y - p) x``
+    descends with step ``c^2``, for ``c`` of either known sign). The error may use the
+    prediction recomputed in Learn: products are value numbered up to their scalar
+    factors (``(c x) . w`` is ``(c w) . x``). Shows: the error, the product making
     ``delta`` (and the sums expanded) and the update.
     """
     found: set[Position] = set()
     steps = list(f.error_steps())
-    for z, u, loc in f.contractions():
+    for z, u, loc, w_scale in f.contractions():
         g = f.gain(z, f.state[loc])
         scale, inputs = _input_side(f, u)
         if g is None or not inputs:
             continue
-        sign = mul_signs(g[0], _signs(f, scale))
+        sign = mul_signs(g[0], _signs(f, [*scale, *w_scale]))
         for step in (s for s in steps if s.loc == loc):
             orient = POS if f.orientation(step.error.node) * step.increment.sign > 0 else NEG
             term = _descent_term(f, step.others(), inputs, mul_signs(sign, orient))
