@@ -148,7 +148,11 @@ def stopped_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _files(path: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir())}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _fails(*args: str) -> str:

@@ -289,6 +289,149 @@ def show(
 
 
 @app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The HTML file (default RUN/report.html).")
+    ] = None,
+) -> None:
+    """Write an HTML report on a run: fitness plots, the best algorithm's ancestry with the
+    techniques as they appeared, and the algorithm as code."""
+    from primeval.report import ReportError, write_report
+
+    errors: tuple[type[BaseException], ...] = (ReportError, *_user_errors())
+    try:
+        path = write_report(run, output)
+    except errors as e:
+        fail(str(e))
+    print(path)
+
+
+def _seeds(text: str) -> list[int]:
+    """``0-9`` or ``1,4,7``."""
+    try:
+        if "-" in text:
+            a, b = text.split("-", 1)
+            seeds = list(range(int(a), int(b) + 1))
+        else:
+            seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        fail(f"--seeds: expected a range like 0-9 or a list like 1,4,7, got {text!r}")
+    if not seeds:
+        fail(f"--seeds: {text!r} names no seed")
+    return seeds
+
+
+@app.command()
+def compare(
+    config: Annotated[
+        str | None, typer.Argument(help="YAML config or a shipped one (default: the demo).")
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Seeds: a range 0-9 or a list 1,4,7.")] = "0-9",
+    time_budget: Annotated[
+        float, typer.Option("--time-budget", help="Seconds per run (each strategy and seed).")
+    ] = 300.0,
+    jobs: Annotated[int, typer.Option(help="Runs at a time (processes).")] = 1,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default runs/compare-NAME-TIMESTAMP).")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Regularized evolution against random search with the same budget over many seeds
+    (success rate and best fitness against evaluations, as AutoML-Zero's Figure 4)."""
+    import json as json_module
+    import time
+
+    from primeval.config import ConfigError, load_config
+    from primeval.report.compare import compare as run_compare
+
+    seed_list = _seeds(seeds)
+    if jobs < 1 or time_budget <= 0:
+        fail("--jobs must be >= 1 and --time-budget > 0")
+    try:
+        cfg = load_config(config).with_overrides(**{"search.time_budget": time_budget})
+    except ConfigError as e:
+        fail(str(e))
+    target = out or Path("runs") / f"compare-{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if target.exists():
+        fail(f"{target}: already exists (results are never overwritten)")
+
+    def done(r: dict[str, Any]) -> None:
+        if not json_:
+            state = (
+                f"solved after {r['evaluations']:,} evaluations" if r["solved"] else "not solved"
+            )
+            print(f"{r['strategy']:>9} seed {r['seed']}: {state} ({r['elapsed_seconds']:.1f} s)")
+
+    summary = run_compare(cfg, seed_list, target, jobs, done)
+    if json_:
+        print(json_module.dumps(summary))
+    else:
+        for strategy in ("evolution", "random"):
+            s = summary.get(strategy)
+            if s:
+                med = s["median_evaluations_to_success"]
+                print(
+                    f"{strategy}: {s['solved']}/{s['seeds']} solved, median evaluations to "
+                    f"success {med:,.0f}"
+                    if med is not None
+                    else f"{strategy}: none solved"
+                )
+        if "random_over_evolution" in summary:
+            print(
+                f"random / evolution evaluations to success: {summary['random_over_evolution']:.2f}"
+            )
+        print(f"wrote {target / 'compare.json'} and {target / 'compare.png'}")
+
+
+@app.command("export")
+def export_algorithm(
+    algorithm: Annotated[Path, typer.Argument(help="An algorithm JSON file or a run folder.")],
+    format_: Annotated[
+        str, typer.Option("--format", "-f", help="Output format: python (a numpy module).")
+    ] = "python",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing output file.")
+    ] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Keep instructions that cannot affect predictions.")
+    ] = False,
+    class_name: Annotated[str, typer.Option(help="Name of the exported class.")] = "Algorithm",
+) -> None:
+    """Write an algorithm as a standalone module (numpy only) that trains and predicts."""
+    from primeval.export import export_python
+    from primeval.runs import atomic_write
+
+    if format_ != "python":
+        fail(f"unknown export format {format_!r} (available: python)")
+    if output is not None:
+        if output.exists() and not force:
+            fail(f"{output} already exists; pass --force to overwrite it")
+        if output.is_dir():
+            fail(f"{output} is a folder, not a file")
+        if not output.parent.is_dir():
+            fail(f"{output.parent}: no such folder")
+    try:
+        program = _load_algorithm(algorithm)
+        text = export_python(program, prune=not all_, class_name=class_name, source=algorithm.name)
+    except _user_errors() as e:
+        fail(str(e))
+    except ValueError as e:  # e.g. a class name that is not an identifier
+        fail(str(e))
+    if output is None:
+        print(text, end="")
+        return
+    try:
+        atomic_write(output, text)
+    except OSError as e:
+        fail(f"cannot write {output}: {e.strerror or e}")
+    err_console.print(f"wrote {output}", highlight=False)
+
+
+@app.command()
 def evaluate(
     algorithm: Annotated[Path, typer.Argument(help="An algorithm JSON file or a run folder.")],
     config: Annotated[
@@ -615,6 +758,12 @@ def nas(
         if overrides:
             cfg = cfg.with_overrides(**overrides)
         table = load_table(cfg.dataset)
+        cheapest = float(table.train_time.min()) * cfg.epochs / 200
+        if cfg.budget_seconds < cheapest:
+            fail(
+                f"a budget of {cfg.budget_seconds:g} s buys no evaluation on {cfg.dataset}: "
+                f"the cheapest query costs {cheapest:.0f} s ({cfg.epochs:g} epochs)"
+            )
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         folder = RunFolder.create(out or Path("runs") / f"nas-{cfg.dataset}-s{cfg.seed}-{stamp}")
         show = not quiet and err_console.is_terminal
@@ -647,7 +796,7 @@ def nas(
     console.print(
         f"optimum {summary['optimum']:.2f} (published {summary['published_optimum']:.2f}); "
         f"{summary['wall_seconds']:.1f} s; run folder {folder.path} "
-        "(comparison.svg, pareto.svg, summary.json)",
+        "(comparison.png, pareto.png, summary.json)",
         highlight=False,
     )
 

@@ -127,6 +127,7 @@ class SearchConfig(_Strict):
     remove: Literal["oldest", "worst"] = "oldest"
     max_evals: int | None = Field(1_000_000, ge=1)  # per experiment
     time_budget: float | None = Field(None, gt=0)  # seconds, whole run
+    lineage: bool = True  # keep the population's ancestors (compiled search): ancestry.json
 
 
 class FECConfig(_Strict):

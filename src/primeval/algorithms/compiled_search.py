@@ -646,15 +646,15 @@ for _fn in (
 # Integer settings (``si``).
 S_POPULATION, S_TOURNAMENT, S_RANDOM, S_WORST, S_EMPTY = 0, 1, 2, 3, 4
 S_FEC, S_FEC_TRAIN, S_FEC_VALID, S_MEDIAN, S_HURDLE_TASKS = 5, 6, 7, 8, 9
-S_CLASSIFY, S_N_TRAIN, S_N_VALID, S_FEC_DRAWS = 10, 11, 12, 13
-N_SETTINGS = 14
+S_CLASSIFY, S_N_TRAIN, S_N_VALID, S_FEC_DRAWS, S_LINEAGE = 10, 11, 12, 13, 14
+N_SETTINGS = 15
 # Float settings (``sf``).
 F_MUTATE_PROB, F_MAX_COST, F_MAX_ABS_ERROR, F_FEC_SCALE = 0, 1, 2, 3
 # Counters (``ctr``).
 C_EVALUATIONS, C_FULL, C_HITS, C_MISSES, C_OVER_BUDGET, C_NEXT_ID = 0, 1, 2, 3, 4, 5
 C_COUNT, C_HEAD, C_BYPASS, C_LIVE_SETUP, C_LIVE_PREDICT, C_LIVE_LEARN = 6, 7, 8, 9, 10, 11
-C_MIGRANTS, C_MIGRANTS_TAKEN = 12, 13
-N_COUNTERS = 14
+C_MIGRANTS, C_MIGRANTS_TAKEN, C_ARCHIVED = 12, 13, 14
+N_COUNTERS = 15
 # Lineage flags.
 FLAG_FEC_HIT, FLAG_OVER_BUDGET, FLAG_DRAWS = 1, 2, 4
 
@@ -692,6 +692,8 @@ class Population(NamedTuple):
     ids: np.ndarray  # (P,)
     parents: np.ndarray  # (P,) -1: none
     order: np.ndarray  # (P,)
+    muts: np.ndarray  # (P,) the mutation code that made each member
+    kids: np.ndarray  # (P,) 1 once a member has been picked as a parent
 
 
 class Workspace(NamedTuple):
@@ -745,7 +747,23 @@ class Best(NamedTuple):
     data: np.ndarray
     lens: np.ndarray
     info: np.ndarray  # (2,) float64: fitness as evaluated, and whether there is a best
-    ids: np.ndarray  # (2,) int64: id, parent
+    ids: np.ndarray  # (3,) int64: id, parent, mutation code
+
+
+class Archive(NamedTuple):
+    """Members that were parents, kept when they leave the population (``S_LINEAGE``):
+    rows ``:C_ARCHIVED`` are filled. With the population they hold every ancestor of every
+    member, so any member's ancestry can be rebuilt (:mod:`primeval.algorithms.lineage`
+    prunes the rows no member descends from)."""
+
+    ops: np.ndarray
+    args: np.ndarray
+    data: np.ndarray
+    lens: np.ndarray
+    ids: np.ndarray
+    parents: np.ndarray
+    muts: np.ndarray
+    fitness: np.ndarray  # as evaluated
 
 
 class Migrants(NamedTuple):
@@ -893,11 +911,13 @@ def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_r
 
 def evolve_with(
     known, t, tasks, pop, ws, cache, hurdle, best, log, migrants, si, sf, ctr, rngs, idle_rngs,
-    steps,
+    archive, steps,
 ):  # fmt: skip
     """``steps`` rounds of ask / evaluate / tell (``RegularizedEvolution`` or
     ``RandomSearch`` with an ``AlgorithmEvaluator``), drawing from ``rngs[0]``. Waiting
-    migrants are evaluated first, each in place of a new candidate."""
+    migrants are evaluated first, each in place of a new candidate. With ``S_LINEAGE``, a
+    member that was a parent goes to ``archive`` when it leaves the population (the caller
+    leaves room for ``steps`` rows)."""
     rng = generator_from(rngs[0])
     size = si[S_POPULATION]
     for step in range(steps):
@@ -931,6 +951,7 @@ def evolve_with(
             _copy_row(pop.ops[row], pop.args[row], pop.data[row], pop.lens[row],
                       ws.ops, ws.args, ws.data, ws.lens, t)  # fmt: skip
             parent = pop.ids[row]
+            pop.kids[row] = 1
             if sf[F_MUTATE_PROB] >= 1.0 or rng.random() < sf[F_MUTATE_PROB]:
                 mutation = mutate_into(rng, ws.u, ws.pos, t, ws.ops, ws.args, ws.data, ws.lens)
             else:
@@ -949,6 +970,7 @@ def evolve_with(
             best.info[1] = 1.0
             best.ids[0] = ident
             best.ids[1] = parent
+            best.ids[2] = mutation
         # tell: the child joins the population
         row = -1
         if count < size:
@@ -972,12 +994,25 @@ def evolve_with(
                     pop.order[k] = pop.order[k + 1]
                 pop.order[size - 1] = row
         if row >= 0:
+            if si[S_LINEAGE] != 0 and count >= size and pop.kids[row] != 0:
+                k = ctr[C_ARCHIVED]
+                if k < archive.ids.shape[0]:
+                    _copy_row(pop.ops[row], pop.args[row], pop.data[row], pop.lens[row],
+                              archive.ops[k], archive.args[k], archive.data[k],
+                              archive.lens[k], t)  # fmt: skip
+                    archive.ids[k] = pop.ids[row]
+                    archive.parents[k] = pop.parents[row]
+                    archive.muts[k] = pop.muts[row]
+                    archive.fitness[k] = pop.raw[row]
+                    ctr[C_ARCHIVED] = k + 1
             _copy_row(ws.ops, ws.args, ws.data, ws.lens,
                       pop.ops[row], pop.args[row], pop.data[row], pop.lens[row], t)  # fmt: skip
             pop.fitness[row] = clean
             pop.raw[row] = fitness
             pop.ids[row] = ident
             pop.parents[row] = parent
+            pop.muts[row] = mutation
+            pop.kids[row] = 0
         if step < log.ids.shape[0]:
             log.ids[step] = ident
             log.parents[step] = parent

@@ -36,6 +36,7 @@ from primeval.algorithms.interpret.compiled import (
     vectorizing,
 )
 from primeval.algorithms.interpret.reference import MAX_ABS_ERROR
+from primeval.algorithms.lineage import Ancestor, needed
 from primeval.algorithms.mutate import MutationType, ProgramSpace
 from primeval.algorithms.program import Function, Program
 from primeval.algorithms.tasks.base import TaskSet
@@ -141,6 +142,7 @@ class CompiledSearch:
         hurdle: HurdleSettings | None = None,
         max_cost_ratio: float | None = None,
         max_abs_error: float = MAX_ABS_ERROR,
+        lineage: bool = False,
     ) -> None:
         if strategy not in ("evolution", "random"):
             raise ValueError("strategy must be 'evolution' or 'random'")
@@ -176,6 +178,8 @@ class CompiledSearch:
             ids=np.full(size, -1, dtype=np.int64),
             parents=np.full(size, -1, dtype=np.int64),
             order=np.arange(size, dtype=np.int64),
+            muts=np.zeros(size, dtype=np.int64),
+            kids=np.zeros(size, dtype=np.int64),
         )
         banks = space.banks
         memory = bank_arrays(n_tasks, banks.scalars, banks.vectors, banks.matrices, dim)
@@ -237,7 +241,7 @@ class CompiledSearch:
             data=np.zeros((length, 3)),
             lens=np.zeros(3, dtype=np.int64),
             info=np.zeros(2),
-            ids=np.full(2, -1, dtype=np.int64),
+            ids=np.full(3, -1, dtype=np.int64),
         )
         si = np.zeros(cs.N_SETTINGS, dtype=np.int64)
         si[cs.S_POPULATION] = size
@@ -254,7 +258,10 @@ class CompiledSearch:
         si[cs.S_N_TRAIN] = st["order"].shape[1]
         si[cs.S_N_VALID] = st["valid_x"].shape[1]
         si[cs.S_FEC_DRAWS] = len(restore[0]) > 0
+        si[cs.S_LINEAGE] = lineage
         self._si = si
+        self.keeps_lineage = lineage
+        self._archive = self._new_archive(self._archive_room() if lineage else 1)
         max_cost = (
             max_cost_ratio * two_layer_net_cost(dim) if max_cost_ratio is not None else np.inf
         )
@@ -283,6 +290,48 @@ class CompiledSearch:
             lens=np.zeros((n, 3), dtype=np.int64),
         )
 
+    def _new_archive(self, n: int) -> cs.Archive:
+        length = self.tables.row_length
+        return cs.Archive(
+            ops=np.zeros((n, length), dtype=np.int64),
+            args=np.zeros((n, length, 3), dtype=np.int64),
+            data=np.zeros((n, length, 3)),
+            lens=np.zeros((n, 3), dtype=np.int64),
+            ids=np.zeros(n, dtype=np.int64),
+            parents=np.zeros(n, dtype=np.int64),
+            muts=np.zeros(n, dtype=np.int64),
+            fitness=np.zeros(n),
+        )
+
+    def _archive_room(self) -> int:
+        """Steps per compiled call when keeping lineage, and the archive's spare rows."""
+        return max(len(self.pop.ids), 4096)
+
+    def _make_room(self, steps: int) -> None:
+        """Leave ``steps`` free archive rows: drop rows no member descends from, then grow."""
+        a = self._archive
+        if len(a.ids) - int(self._ctr[cs.C_ARCHIVED]) >= steps:
+            return
+        used = self._prune()
+        if len(a.ids) - used < steps or used > len(a.ids) // 2:
+            grown = self._new_archive(max(2 * len(a.ids), used + 2 * steps))
+            for old, new in zip(a, grown, strict=True):
+                new[:used] = old[:used]
+            self._archive = grown
+
+    def _prune(self) -> int:
+        """Drop the archived rows that no member (nor the best) descends from."""
+        a = self._archive
+        used = int(self._ctr[cs.C_ARCHIVED])
+        count = int(self._ctr[cs.C_COUNT])
+        members = self.pop.order[:count] if count < len(self.pop.order) else self.pop.order
+        seeds = np.concatenate([self.pop.parents[members], self._best.ids[:2]])
+        keep = np.flatnonzero(needed(a.ids[:used], a.parents[:used], seeds))
+        for field in a:
+            field[: len(keep)] = field[keep]
+        self._ctr[cs.C_ARCHIVED] = len(keep)
+        return len(keep)
+
     def _new_log(self, n: int) -> cs.Lineage:
         return cs.Lineage(
             ids=np.zeros(n, dtype=np.int64),
@@ -294,14 +343,14 @@ class CompiledSearch:
 
     def warm(self) -> None:
         """Load (or compile) the machine code now, changing nothing: a call for zero steps."""
-        self._evolve(0)
+        self._evolve(0, self.lineage)
 
-    def _evolve(self, n: int) -> None:
+    def _evolve(self, n: int, log: cs.Lineage) -> None:
         with vectorizing():
             self._dispatch.evolve(
-                self._dispatch._KNOWN, self.tables, self._tasks, self.pop, self._ws,
-                self._cache, self._hurdle, self._best, self.lineage, self._migrants, self._si,
-                self._sf, self._ctr, self._rngs, self._idle, n,
+                self._dispatch._KNOWN, self.tables, self._tasks, self.pop, self._ws, self._cache,
+                self._hurdle, self._best, log, self._migrants, self._si, self._sf, self._ctr,
+                self._rngs, self._idle, self._archive, n,
             )  # fmt: skip
 
     def step(self, n: int) -> cs.Lineage:
@@ -310,7 +359,14 @@ class CompiledSearch:
             return self._new_log(0)
         if n > len(self.lineage.ids):
             self.lineage = self._new_log(max(n, 2 * len(self.lineage.ids)))
-        self._evolve(n)
+        if not self.keeps_lineage:
+            self._evolve(n, self.lineage)
+        else:
+            room = self._archive_room()
+            for lo in range(0, n, room):
+                k = min(room, n - lo)
+                self._make_room(k)
+                self._evolve(k, cs.Lineage(*(a[lo:] for a in self.lineage)))
         self._best_cache = None
         return cs.Lineage(*(a[:n] for a in self.lineage))
 
@@ -496,13 +552,22 @@ class CompiledSearch:
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to continue this search exactly: copies of the population,
         FEC cache, hurdle window, best, counters and the generator's state (as JSON)."""
+        used = self._prune() if self.keeps_lineage else 0
         out = {k: a.copy() for k, a in self._arrays().items() if k not in self._FIXED}
         out["rng"] = np.array(json.dumps(self.rng.bit_generator.state))
+        for field, array in zip(self._archive._fields, self._archive, strict=True):
+            out[f"archive.{field}"] = array[:used].copy()
         return out
 
     def load_state(self, state: Mapping[str, np.ndarray]) -> None:
         """Continue from :meth:`state` of a search built with the same arguments; raises
         ``ValueError`` if the arrays do not fit."""
+        state = dict(state)
+        archived = {
+            k.split(".", 1)[1]: np.asarray(state.pop(k))
+            for k in list(state)
+            if k.startswith("archive.")
+        }
         waiting = np.asarray(state.get("migrants.ops", np.zeros((1, 0))))
         self._migrants = self._new_migrants(max(1, waiting.shape[0]))
         arrays = self._arrays()
@@ -518,9 +583,22 @@ class CompiledSearch:
         rng_state = json.loads(str(state["rng"]))
         if rng_state.get("bit_generator") != type(self.rng.bit_generator).__name__:
             raise ValueError("checkpoint does not match this search (generator)")
+        used = len(archived.get("ids", ()))
+        if set(archived) != set(cs.Archive._fields) or any(
+            len(x) != used for x in archived.values()
+        ):
+            raise ValueError("checkpoint does not match this search (archive)")
+        room = self._archive_room() if self.keeps_lineage else 0
+        archive = self._new_archive(max(1, used + room))
+        for field, target in zip(archive._fields, archive, strict=True):
+            if archived[field].shape[1:] != target.shape[1:]:
+                raise ValueError("checkpoint does not match this search (archive)")
         for key, target in arrays.items():
             if key not in self._FIXED:
                 target[...] = state[key]
+        for field, target in zip(archive._fields, archive, strict=True):
+            target[:used] = archived[field]
+        self._archive = archive
         self.rng.bit_generator.state = rng_state
         self._best_cache = None
 
@@ -563,10 +641,58 @@ class CompiledSearch:
                 self._program(b.ops, b.args, b.data, b.lens),
                 float(b.info[0]),
                 parent if parent >= 0 else None,
-                "",
+                mutation_label(int(b.ids[2])),
                 int(b.ids[0]) + 1,
             )
         return self._best_cache
+
+    def ancestry(self, ident: int | None = None) -> list[Ancestor]:
+        """The ancestors of candidate ``ident`` (default: the best), oldest first, ending with
+        it: every one while it is a member, the best or (with ``lineage=True``) archived;
+        without lineage the chain stops at the first ancestor that left the population."""
+        rows: dict[int, tuple[int, int, float, Program]] = {}
+        a, used = self._archive, int(self._ctr[cs.C_ARCHIVED]) if self.keeps_lineage else 0
+        for r in range(used):
+            rows[int(a.ids[r])] = (
+                int(a.parents[r]),
+                int(a.muts[r]),
+                float(a.fitness[r]),
+                self._program(a.ops[r], a.args[r], a.data[r], a.lens[r]),
+            )
+        count = int(self._ctr[cs.C_COUNT])
+        for r in self.pop.order[: min(count, len(self.pop.order))]:
+            p = self.pop
+            rows[int(p.ids[r])] = (
+                int(p.parents[r]),
+                int(p.muts[r]),
+                float(p.raw[r]),
+                self._program(p.ops[r], p.args[r], p.data[r], p.lens[r]),
+            )
+        b = self._best
+        if b.info[1] != 0.0:
+            rows[int(b.ids[0])] = (
+                int(b.ids[1]),
+                int(b.ids[2]),
+                float(b.info[0]),
+                self._program(b.ops, b.args, b.data, b.lens),
+            )
+        if ident is None:
+            ident = int(b.ids[0]) if b.info[1] != 0.0 else -1
+        chain: list[Ancestor] = []
+        while ident in rows:
+            parent, mut, fitness, program = rows[ident]
+            chain.append(
+                Ancestor(
+                    ident,
+                    parent if parent >= 0 else None,
+                    mutation_label(mut),
+                    fitness,
+                    ident + 1,
+                    program,
+                )
+            )
+            ident = parent
+        return chain[::-1]
 
     def members(self) -> list[Individual[Program]]:
         """The population, oldest first."""
@@ -589,7 +715,7 @@ class CompiledSearch:
                     ),
                     float(self.pop.raw[row]),
                     parent if parent >= 0 else None,
-                    "",
+                    mutation_label(int(self.pop.muts[row])),
                     ident + 1,
                 )
             )

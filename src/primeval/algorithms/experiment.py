@@ -239,6 +239,7 @@ def build_search(
         if hc.enabled
         else None,
         max_cost_ratio=config.fitness.max_cost_ratio,
+        lineage=sc.lineage,
     )
 
 
@@ -303,6 +304,7 @@ class _Selection:
         self.search = -math.inf
         self.solved = False
         self.checked: dict[tuple[int, ...], float] = {}  # (experiment, [island,] id) -> fitness
+        self.key: tuple[int, ...] | None = None  # the chosen candidate's
 
     def consider(self, key: tuple[int, ...], ind: Individual[Program]) -> float:
         if key in self.checked:
@@ -313,6 +315,7 @@ class _Selection:
         self.rep.selected(key[0], ind.fitness, sf)
         if sf > self.select or self.program is None:
             self.program, self.select, self.search = ind.genome, sf, ind.fitness
+            self.key = key
             self.folder.write_json(RunFolder.BEST, program_to_json(ind.genome))
         sufficient = self.config.select.sufficient_fitness
         if sufficient is not None and sf > sufficient:
@@ -329,6 +332,7 @@ class _Selection:
             "search": num(self.search),
             "solved": self.solved,
             "rng": self.rng.bit_generator.state,
+            "key": list(self.key) if self.key is not None else None,
         }
 
     def load_json(self, d: dict[str, Any]) -> None:
@@ -337,6 +341,8 @@ class _Selection:
         self.search = -math.inf if d["search"] is None else float(d["search"])
         self.solved = bool(d["solved"])
         self.rng.bit_generator.state = d["rng"]
+        key = d.get("key")
+        self.key = tuple(int(k) for k in key) if key is not None else None
 
     def final(self) -> float | None:
         assert self.program is not None

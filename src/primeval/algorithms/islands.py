@@ -116,6 +116,7 @@ class IslandWorker:
     """One island, served command by command (in a worker process, an actor or inline).
 
     Commands: ``init`` ({config, experiment, island, state, tasks}), ``run`` (n candidates),
+    ``ancestry`` (the island best's ancestors, as JSON, oldest first),
     ``emigrate`` ((n, seed): packed programs), ``immigrate`` (packed programs: how many
     were queued),
     ``state`` (arrays for ``CompiledSearch.load_state``).
@@ -149,6 +150,8 @@ class IslandWorker:
             return self.search.immigrate_rows(argument, self.sizes)
         if command == "state":
             return self.search.state()
+        if command == "ancestry":
+            return [a.to_json() for a in self.search.ancestry()]
         raise ValueError(f"unknown command {command!r}")
 
     def _report(self, took: float) -> dict[str, Any]:
@@ -525,6 +528,21 @@ class Archipelago:
         if stopped != "callback" and tick():
             stopped = "callback"
         return stopped
+
+    def ancestry(self, i: int) -> list[dict[str, Any]] | None:
+        """Island ``i``'s best and its ancestors (JSON, oldest first), asked when no run is
+        in flight; None if its worker died meanwhile."""
+        self.pool.send(i, "ancestry")
+        while True:
+            for reply in self.pool.receive(0.2):
+                if reply.worker == i and reply.command == "ancestry":
+                    if reply.dead:
+                        self._restart(i)
+                        return None
+                    if reply.error is not None:
+                        self._take(reply)  # raises WorkerError
+                    return list(reply.value)
+                self._take(reply)
 
     def collect_snapshot(self) -> Snapshot:
         """Every island's current state (no run in flight): for a final checkpoint."""

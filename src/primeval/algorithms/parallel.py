@@ -16,6 +16,7 @@ uninterrupted single-process run, checkpoints and resumes included.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import signal
 import threading
@@ -125,6 +126,41 @@ class StopFlag:
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+LINEAGE_FOLDER = "lineage"
+ANCESTRY = "ancestry.json"
+
+
+def _save_ancestry(
+    folder: RunFolder, config: Config, arch: Archipelago, experiment: int, island: int
+) -> None:
+    """The ancestry of the experiment's best, as ``lineage/experiment_NNNN.json``."""
+    if not config.search.lineage:
+        return
+    chain = arch.ancestry(island)
+    if chain is None:
+        return
+    folder.file(LINEAGE_FOLDER).mkdir(exist_ok=True)
+    folder.write_json(
+        f"{LINEAGE_FOLDER}/experiment_{experiment:04d}.json",
+        {"experiment": experiment, "island": island, "chain": chain},
+    )
+
+
+def _select_ancestry(folder: RunFolder, key: tuple[int, ...] | None) -> None:
+    """``ancestry.json``: the saved ancestry of the selected algorithm's experiment, with
+    ``selected`` telling whether the chain ends in the selected candidate itself (it ends in
+    the experiment's best, which the selection may have passed over for an earlier one)."""
+    if key is None:
+        return
+    path = folder.file(f"{LINEAGE_FOLDER}/experiment_{key[0]:04d}.json")
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text())
+    chain = saved["chain"]
+    saved["selected"] = bool(chain) and saved["island"] == key[1] and chain[-1]["id"] == key[2]
+    folder.write_json(ANCESTRY, saved)
 
 
 def run_islands(
@@ -252,10 +288,12 @@ def run_islands(
                     found = arch.best()
                     if found is not None:
                         sel.consider((experiment, found[0], found[1].id), found[1])
+                        _save_ancestry(folder, config, arch, experiment, found[0])
                     break
                 found = arch.best()
                 assert found is not None
                 sel.consider((experiment, found[0], found[1].id), found[1])
+                _save_ancestry(folder, config, arch, experiment, found[0])
                 if sel.solved:
                     stopped = "solved"
                     break
@@ -277,6 +315,7 @@ def run_islands(
     if sel.program is None:
         raise ConfigError("the run stopped before any algorithm was evaluated")
     summary = sel.summary(total_evals, total_full, elapsed, experiment, stopped)
+    _select_ancestry(folder, sel.key)
     folder.write_json(RunFolder.SUMMARY, summary.to_json())
     if stopped != "interrupted":
         save(None, (total_evals, total_full), finished=True)

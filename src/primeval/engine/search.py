@@ -86,7 +86,7 @@ class Search(Generic[G]):
         self.on_individual = on_individual
         self.clock = clock
         self.evaluations = start_evaluations
-        self._next_id = start_id
+        self.next_id = start_id
         self._t0 = 0.0
         self._last_report = (0.0, start_evaluations)
 
@@ -122,8 +122,8 @@ class Search(Generic[G]):
         if self.clock is not None and self.clock.overrun:
             return None
         self.evaluations += 1
-        ind = Individual(self._next_id, genome, fitness, parent, what, self.evaluations)
-        self._next_id += 1
+        ind = Individual(self.next_id, genome, fitness, parent, what, self.evaluations)
+        self.next_id += 1
         self.strategy.tell(ind)
         if self.on_individual is not None:
             self.on_individual(ind)

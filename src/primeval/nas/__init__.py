@@ -7,7 +7,9 @@
 - :mod:`.reinforce`   REINFORCE with an EMA baseline (a numpy policy)
 - :mod:`.strategies`  the registry: evolution, evolution-worst, reinforce, random
 - :mod:`.runner`      one run through the engine; many runs summarised
-- :mod:`.report`      run folder, comparison and Pareto plots (SVG)
+- :mod:`.report`      the Pareto trade-off; comparison and Pareto figures (matplotlib, PNG)
+- :mod:`.plots`       matplotlib helpers (imported lazily, Agg canvas)
+- :mod:`.experiment`  the runs of every strategy, then the run folder
 
 Importing this package reads no table; the benchmark package is opened on first use.
 """

@@ -5,8 +5,8 @@ line per finished run (the engine's progress fields plus ``strategy``, ``run``,
 ``simulated_seconds``, ``final_accuracy`` and ``arch``); ``summary.json`` (one entry per
 strategy: ``runs``, ``mean``, ``std``, ... and the published values);
 ``curves.npz`` (per strategy the final accuracies and the mean / std curves);
-``comparison.svg``; ``pareto.json`` and ``pareto.svg`` (the accuracy / latency trade-off
-found); and ``best.json`` (the best cell any run picked).
+``comparison.png``; ``pareto.json`` and ``pareto.png`` (the accuracy / latency trade-off
+found); and ``best.json`` (the best cell any run picked). The PNGs are drawn with matplotlib.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from primeval.nas.config import NasConfig, dump_nas_config
-from primeval.nas.report import comparison_svg, mean_std, pareto_svg, tradeoff
+from primeval.nas.plots import figure_png
+from primeval.nas.report import comparison_figure, mean_std, pareto_figure, tradeoff
 from primeval.nas.runner import RunTrace, StrategyResult, build_objective, run_strategy
 from primeval.nas.space import arch_string, cell_from_index
 from primeval.nas.table import Nb201Table, load_table, published_optimum
@@ -64,12 +65,22 @@ def run_nas(
         "objective": build_objective(config, table).describe(),
         "optimum": round(table.optimum, 4),
         "published_optimum": published_optimum(table.dataset),
-        "strategies": [r.summary() for r in results],
+        "strategies": [r.summary(published_protocol(config)) for r in results],
         "wall_seconds": round(time.perf_counter() - t0, 3),
     }
     if folder is not None:
         write_reports(folder, config, table, results, summary)
     return results, summary
+
+
+def published_protocol(config: NasConfig) -> bool:
+    """Whether the published NAS-Bench-201 numbers are comparable with this comparison."""
+    return (
+        config.objective.kind == "accuracy"
+        and config.budget_seconds == 12000
+        and config.epochs == 12
+        and (config.evolution.population, config.evolution.sample) == (10, 3)
+    )
 
 
 def write_reports(
@@ -95,9 +106,10 @@ def write_reports(
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     folder.file("curves.npz").write_bytes(buf.getvalue())
-    folder.write_text("comparison.svg", comparison_svg(results, table, config.budget_seconds))
+    comparison = comparison_figure(results, table, config.budget_seconds)
+    folder.file("comparison.png").write_bytes(figure_png(comparison))
     folder.write_json("pareto.json", tradeoff(results, table, objective))
-    folder.write_text("pareto.svg", pareto_svg(results, table, objective))
+    folder.file("pareto.png").write_bytes(figure_png(pareto_figure(results, table, objective)))
     picks = np.concatenate([r.final_cells for r in results])
     names = np.concatenate([[r.strategy] * len(r.final_cells) for r in results])
     k = int(np.argmax(table.mean_acc[picks]))

@@ -1,18 +1,22 @@
 """What a NAS comparison reports: the accuracy-over-time plot, the accuracy/latency
-trade-off the searches found (Pareto fronts), and the best cell."""
+trade-off the searches found (Pareto fronts), and the best cell. The plots are matplotlib
+figures (:mod:`.plots`; matplotlib is imported when one is drawn), saved as PNG."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from primeval.nas.objective import Objective, pareto_front
-from primeval.nas.plots import COLORS, SvgPlot, finite_range, padded
+from primeval.nas.plots import finite_range, new_figure, padded
 from primeval.nas.runner import StrategyResult
 from primeval.nas.space import arch_string, cell_from_index
 from primeval.nas.strategies import STRATEGIES
 from primeval.nas.table import Nb201Table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def mean_std(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,8 +29,9 @@ def mean_std(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def comparison_svg(results: list[StrategyResult], table: Nb201Table, budget: float) -> str:
-    """Best validation accuracy (mean +- std over runs) against simulated time."""
+def comparison_figure(results: list[StrategyResult], table: Nb201Table, budget: float) -> Figure:
+    """Best validation accuracy (mean +- std over runs) against simulated time: one line
+    (and band) per strategy, labelled with its strategy's name, and the optimum dashed."""
     late: list[np.ndarray] = []
     for r in results:
         mean, std = mean_std(r.curves)
@@ -34,25 +39,28 @@ def comparison_svg(results: list[StrategyResult], table: Nb201Table, budget: flo
     lo, _ = finite_range(*late)
     hi = max(table.optimum, *(finite_range(mean_std(r.curves)[0])[1] for r in results))
     runs = {len(r.final_accuracy) for r in results}
-    plot = SvgPlot(
-        (0.0, budget),
-        padded(lo, hi),
-        title=f"NAS-Bench-201 {table.dataset}: {'/'.join(map(str, sorted(runs)))} runs "
-        "per strategy (mean +- std)",
-        xlabel="simulated search time (s)",
-        ylabel="validation accuracy of the best cell found (%)",
-    )
-    plot.line(
-        [0.0, budget], [table.optimum] * 2, "#888", f"optimum {table.optimum:.2f}", 1.2, "6 4"
-    )
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.axhline(table.optimum, color="0.55", lw=1.2, ls="--", label=f"optimum {table.optimum:.2f}")
     for k, r in enumerate(results):
-        color = COLORS[k % len(COLORS)]
+        color = f"C{k % 10}"
         mean, std = mean_std(r.curves)
-        plot.band(r.grid.tolist(), (mean - std).tolist(), (mean + std).tolist(), color)
+        ax.fill_between(r.grid, mean - std, mean + std, color=color, alpha=0.18, lw=0)
         label = f"{STRATEGIES[r.strategy].label}: {np.mean(r.final_accuracy):.2f} +- "
         label += f"{np.std(r.final_accuracy):.2f}"
-        plot.line(r.grid.tolist(), mean.tolist(), color, label)
-    return plot.svg()
+        ax.plot(r.grid, mean, color=color, lw=2.0, label=label)
+    ax.set_xlim(0.0, budget)
+    ax.set_ylim(*padded(lo, hi))
+    ax.set_title(
+        f"NAS-Bench-201 {table.dataset}: {'/'.join(map(str, sorted(runs)))} runs "
+        "per strategy (mean +- std)",
+        fontsize=11,
+    )
+    ax.set_xlabel("simulated search time (s)")
+    ax.set_ylabel("validation accuracy of the best cell found (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return fig
 
 
 def _point(table: Nb201Table, index: int) -> dict[str, Any]:
@@ -89,8 +97,10 @@ def tradeoff(
     return out
 
 
-def pareto_svg(results: list[StrategyResult], table: Nb201Table, objective: Objective) -> str:
+def pareto_figure(results: list[StrategyResult], table: Nb201Table, objective: Objective) -> Figure:
     """Every run's final pick (area ~ how many runs picked it) over the table's front."""
+    from matplotlib.collections import PathCollection
+
     picks_acc = np.concatenate([table.mean_acc[r.final_cells] for r in results])
     lo_acc = float(np.min(picks_acc)) - 1.0
     hi_acc = table.optimum + 0.3
@@ -98,43 +108,45 @@ def pareto_svg(results: list[StrategyResult], table: Nb201Table, objective: Obje
     shown = front[table.mean_acc[front] >= lo_acc]
     lat_ms = 1000 * table.latency
     x_lo, x_hi = finite_range(lat_ms[shown], *(lat_ms[r.final_cells] for r in results))
-    plot = SvgPlot(
-        padded(x_lo, x_hi),
-        (lo_acc, hi_acc),
-        title=f"NAS-Bench-201 {table.dataset}: the cells the runs picked "
-        f"({objective.name} objective)",
-        xlabel="latency (ms)",
-        ylabel="validation accuracy (%)",
-    )
-    plot.legend_at = "upper left"
-    plot.step(
-        lat_ms[shown].tolist(),
-        table.mean_acc[shown].tolist(),
-        "#666",
-        "table's Pareto front",
-        width=1.2,
-        dash="6 4",
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.step(
+        lat_ms[shown],
+        table.mean_acc[shown],
+        where="post",
+        color="0.4",
+        lw=1.2,
+        ls="--",
+        label="table's Pareto front",
     )
     target = getattr(objective, "target", None)
     if target is not None:
-        plot.line([1000 * target] * 2, [lo_acc, hi_acc], "#bbb", f"target {1000 * target:.2f} ms")
+        ax.axvline(1000 * target, color="0.75", lw=2.0, label=f"target {1000 * target:.2f} ms")
     for k, r in enumerate(results):
-        color = COLORS[k % len(COLORS)]
         picks, counts = np.unique(r.final_cells, return_counts=True)
-        for p, c in zip(picks, counts, strict=True):
-            plot.points(
-                [lat_ms[p]],
-                [table.mean_acc[p]],
-                color,
-                radius=1.5 + min(c, 50) ** 0.5,
-                opacity=0.35,
-            )
         lat = table.latency[r.final_cells]
-        plot.points(
-            [],
-            [],
-            color,
-            f"{STRATEGIES[r.strategy].label}: mean "
+        ax.scatter(
+            lat_ms[picks],
+            table.mean_acc[picks],
+            s=(1.5 + np.sqrt(np.minimum(counts, 50))) ** 2 * 2.5,
+            color=f"C{k % 10}",
+            alpha=0.35,
+            lw=0,
+            label=f"{STRATEGIES[r.strategy].label}: mean "
             f"{np.mean(table.mean_acc[r.final_cells]):.2f}% at {1000 * np.mean(lat):.2f} ms",
         )
-    return plot.svg()
+    ax.set_xlim(*padded(x_lo, x_hi))
+    ax.set_ylim(lo_acc, hi_acc)
+    ax.set_title(
+        f"NAS-Bench-201 {table.dataset}: the cells the runs picked ({objective.name} objective)",
+        fontsize=11,
+    )
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(alpha=0.3)
+    legend = ax.legend(loc="lower right")
+    for handle in legend.legend_handles:  # the legend's markers opaque and one size
+        if isinstance(handle, PathCollection):
+            handle.set_alpha(1.0)
+            handle.set_sizes([30.0])
+    return fig

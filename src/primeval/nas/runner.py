@@ -59,13 +59,51 @@ class RunTrace:
     def incumbents(self) -> np.ndarray:
         """For each evaluation, the cell with the best fitness so far (the first on ties)."""
         best = np.maximum.accumulate(np.where(np.isnan(self.fitness), -np.inf, self.fitness))
-        k = np.arange(len(self.fitness))
-        first = np.where(self.fitness == best, k, 0)
-        return self.cells[np.maximum.accumulate(first)]
+        before = np.concatenate([[-np.inf], best[:-1]])
+        improved = self.fitness > before  # strictly, like Strategy.best
+        improved[0] = True
+        k = np.where(improved, np.arange(len(self.fitness)), 0)
+        return self.cells[np.maximum.accumulate(k)]
 
     @property
     def final_cell(self) -> int:
         return int(self.incumbents()[-1])
+
+
+@dataclass
+class NasSearch:
+    """One run's parts: the engine's search over cells on a table, and its evaluator."""
+
+    search: Search[Cell]
+    space: CellSpace
+    evaluator: TableEvaluator
+    clock: SimulatedClock
+
+
+def build_search(
+    table: Nb201Table,
+    config: NasConfig,
+    strategy: str,
+    run: int,
+    objective: Objective | None = None,
+    on_individual: Callable[[Individual[Cell]], None] | None = None,
+    on_progress: Callable[[SearchProgress], bool | None] | None = None,
+) -> NasSearch:
+    rng, bench_rng = run_seeds(config.seed, run)
+    space = CellSpace()
+    clock = SimulatedClock(config.budget_seconds)
+    evaluator = TableEvaluator(
+        table, bench_rng, clock, objective or build_objective(config, table), config.epochs
+    )
+    search = Search(
+        STRATEGIES[strategy].build(space, config),
+        evaluator,
+        rng,
+        clock=clock,
+        on_individual=on_individual,
+        on_progress=on_progress,
+    )
+    return NasSearch(search, space, evaluator, clock)
 
 
 def run_search(
@@ -77,12 +115,6 @@ def run_search(
     on_progress: Callable[[SearchProgress], bool | None] | None = None,
 ) -> RunTrace:
     """One search by the engine, to the simulated budget."""
-    rng, bench_rng = run_seeds(config.seed, run)
-    space = CellSpace()
-    clock = SimulatedClock(config.budget_seconds)
-    evaluator = TableEvaluator(
-        table, bench_rng, clock, objective or build_objective(config, table), config.epochs
-    )
     cells: list[int] = []
     fitness: list[float] = []
     times: list[float] = []
@@ -90,19 +122,12 @@ def run_search(
     def record(ind: Individual[Cell]) -> None:
         cells.append(cell_index(ind.genome))
         fitness.append(ind.fitness)
-        times.append(clock.elapsed)
+        times.append(nas.clock.elapsed)
 
-    search = Search(
-        STRATEGIES[strategy].build(space, config),
-        evaluator,
-        rng,
-        clock=clock,
-        on_individual=record,
-        on_progress=on_progress,
-    )
-    search.run()
+    nas = build_search(table, config, strategy, run, objective, record, on_progress)
+    nas.search.run()
     return RunTrace(
-        np.array(cells, dtype=np.intp), np.array(fitness), np.array(times), search.progress()
+        np.array(cells, dtype=np.intp), np.array(fitness), np.array(times), nas.search.progress()
     )
 
 
@@ -120,7 +145,9 @@ class StrategyResult:
     evaluated: np.ndarray  # (cells,) how often each cell was evaluated, all runs together
     wall_seconds: float
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, with_published: bool = True) -> dict[str, Any]:
+        """Mean, spread and range of the final accuracies; the published result alongside
+        when ``with_published`` (only comparable under the published protocol)."""
         acc = self.final_accuracy
         out: dict[str, Any] = {
             "strategy": self.strategy,
@@ -133,7 +160,7 @@ class StrategyResult:
             "evaluations_per_run": round(float(np.mean(self.evaluations)), 2),
             "wall_seconds": round(self.wall_seconds, 3),
         }
-        pub = published(self.dataset, self.strategy)
+        pub = published(self.dataset, self.strategy) if with_published else None
         if pub is not None:
             out["published_mean"], out["published_std"] = pub.mean, pub.std
         return out

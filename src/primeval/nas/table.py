@@ -94,6 +94,9 @@ class Nb201Table:
         for name in ("val_acc", "n_seeds", "train_time", "latency", "model_size", "mean_acc"):
             getattr(self, name).flags.writeable = False
 
+    def __repr__(self) -> str:
+        return f"Nb201Table({self.dataset!r}, {self.n_cells} cells, optimum {self.optimum:.2f})"
+
     @property
     def n_cells(self) -> int:
         return int(self.val_acc.shape[0])
@@ -166,10 +169,13 @@ def parse_records(records: Any, dataset: str) -> Nb201Table:
     return Nb201Table(dataset, val, n_seeds, **columns)
 
 
-@functools.cache
 def load_table(dataset: str) -> Nb201Table:
     """The table of one data set, read from the installed package once per process."""
-    name = dataset_name(dataset)
+    return _load(dataset_name(dataset))
+
+
+@functools.cache
+def _load(name: str) -> Nb201Table:
     path = table_path(name)
     try:
         with path.open("rb") as f:
@@ -214,7 +220,8 @@ PUBLISHED: dict[str, dict[str, Published | float]] = {
 
 
 def published(dataset: str, strategy: str) -> Published | None:
-    value = PUBLISHED.get(dataset_name(dataset), {}).get(strategy)
+    """The published result, if any (None for other data sets, e.g. synthetic tables)."""
+    value = PUBLISHED.get(_ALIASES.get(dataset.lower(), dataset), {}).get(strategy)
     return value if isinstance(value, Published) else None
 
 

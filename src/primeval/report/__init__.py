@@ -1,0 +1,5 @@
+"""Reports on finished (or stopped) runs: ``primeval report RUN`` (:mod:`.html`)."""
+
+from primeval.report.html import ReportError, write_report
+
+__all__ = ["ReportError", "write_report"]

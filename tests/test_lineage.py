@@ -1,0 +1,130 @@
+"""Lineage: keeping ancestors changes nothing in the search, and every ancestry is exact."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from primeval.algorithms.evolve import CompiledSearch
+from primeval.algorithms.experiment import run_experiments
+from primeval.algorithms.interpret.compiled import CompiledInterpreter
+from primeval.algorithms.lineage import Ancestor, needed
+from primeval.algorithms.memory import Banks
+from primeval.algorithms.mutate import MutationType, ProgramSpace
+from primeval.algorithms.parallel import ANCESTRY, LINEAGE_FOLDER
+from primeval.algorithms.program import load_program
+from primeval.algorithms.tasks import linear_regression_tasks
+from primeval.config import parse_config
+from primeval.runs import RunFolder
+
+DEMO_OPS = [
+    "SCALAR_CONST_SET",
+    "VECTOR_INNER_PRODUCT",
+    "SCALAR_DIFF",
+    "SCALAR_PRODUCT",
+    "SCALAR_VECTOR_PRODUCT",
+    "VECTOR_SUM",
+]
+
+
+def _search(lineage: bool, seed: int = 4, population: int = 30) -> CompiledSearch:
+    space = ProgramSpace.uniform(Banks(4, 3, 1), DEMO_OPS, (10, 2, 8))
+    tasks = linear_regression_tasks(4, 4, 30, 20, seed=2)
+    types = [MutationType.ALTER_PARAM, MutationType.RANDOMIZE_INSTRUCTION]
+    return CompiledSearch(space, types, tasks, np.random.default_rng(seed),
+                          population=population, tournament=4, lineage=lineage)  # fmt: skip
+
+
+def test_needed_marks_seeds_and_their_ancestors_only() -> None:
+    ids = np.array([5, 1, 3, 2, 7, 4])
+    parents = np.array([3, -1, 1, 1, 4, 2])
+    keep = needed(ids, parents, np.array([5, 99]))
+    assert dict(zip(ids.tolist(), keep.tolist(), strict=True)) == {
+        5: True, 3: True, 1: True, 2: False, 7: False, 4: False,
+    }  # fmt: skip
+    assert not needed(ids, parents, np.array([-1])).any()
+
+
+def test_lineage_does_not_change_the_search() -> None:
+    plain, kept = _search(False), _search(True)
+    for n in (7, 500, 9000, 1):
+        a, b = plain.step(n), kept.step(n)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert plain.best is not None and kept.best is not None
+    assert plain.best.genome == kept.best.genome
+
+
+def test_the_best_ancestry_is_complete_and_exact() -> None:
+    s = _search(True)
+    s.step(20_000)
+    chain = s.ancestry()
+    best = s.best
+    assert best is not None and chain[-1].id == best.id and chain[-1].program == best.genome
+    assert chain[0].parent is None and chain[0].mutation == "initial"
+    for parent, child in itertools.pairwise(chain):
+        assert child.parent == parent.id and child.id > parent.id
+        assert child.mutation.split()[0] in ("alter_param", "randomize_instruction", "copy")
+    interp = CompiledInterpreter()
+    for a in chain:  # recorded fitness is the program's fitness
+        want = float(np.mean(interp.fitnesses(a.program, s.tasks, np.random.default_rng(0))))
+        assert a.fitness == want
+    # Every living member's ancestry reaches an initial program.
+    for m in s.members():
+        assert s.ancestry(m.id)[0].mutation == "initial"
+    assert s.ancestry(10**9) == []
+    assert Ancestor.from_json(chain[-1].to_json()) == chain[-1]
+
+
+def test_the_archive_holds_the_ancestry_tree_not_every_parent() -> None:
+    """Rows kept: about the population's ancestry tree, whose trunk grows a row or two per
+    generation (population size candidates), not a row per candidate or per parent."""
+    s = _search(True, population=20)
+    for _ in range(10):
+        s.step(10_000)
+    kept = int(s.state()["archive.ids"].shape[0])
+    generations = 100_000 // 20
+    assert kept < 20 + 2.5 * generations  # of 100,000 candidates
+    assert s.ancestry()[0].mutation == "initial"
+
+
+def test_state_keeps_the_archive() -> None:
+    s = _search(True)
+    s.step(5000)
+    saved = s.state()
+    t = _search(True, seed=9)
+    t.load_state(saved)
+    assert t.ancestry() == s.ancestry()
+    np.testing.assert_array_equal(t.step(3000).fitness, s.step(3000).fitness)
+    assert t.ancestry() == s.ancestry()
+
+
+def test_a_run_folder_keeps_the_selected_algorithms_ancestry(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "seed": 1,
+            "tasks": {"kind": "linear", "dim": 4, "n_tasks": 4, "n_train": 40, "n_valid": 20},
+            "search": {"population": 50, "tournament": 5, "max_evals": 20_000},
+            "select": {
+                "tasks": {"kind": "linear", "dim": 4, "n_tasks": 4, "n_train": 50, "n_valid": 20},
+                "sufficient_fitness": None,
+                "max_experiments": 2,
+            },
+            "final": {"tasks": None},
+        },
+        "test",
+    )
+    folder = RunFolder.create(tmp_path / "run")
+    run_experiments(config, folder)
+    saved = folder.read_json(ANCESTRY)
+    assert sorted(p.name for p in folder.file(LINEAGE_FOLDER).iterdir()) == [
+        "experiment_0001.json",
+        "experiment_0002.json",
+    ]
+    chain = [Ancestor.from_json(a) for a in saved["chain"]]
+    assert chain[0].mutation == "initial" and len(chain) > 1
+    assert all(b.parent == a.id for a, b in itertools.pairwise(chain))
+    if saved["selected"]:
+        assert chain[-1].program == load_program(folder.file(RunFolder.BEST))

@@ -1,0 +1,84 @@
+"""``primeval report``: the page, its plots, and clear errors on bad run folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from primeval.algorithms.experiment import run_experiments
+from primeval.config import parse_config
+from primeval.report import ReportError, write_report
+from primeval.runs import RunFolder
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = parse_config(
+        {
+            "seed": 2,
+            "tasks": {"kind": "linear", "dim": 4, "n_tasks": 4, "n_train": 40, "n_valid": 20},
+            "search": {"population": 100, "tournament": 10, "max_evals": 60_000},
+            "select": {
+                "tasks": {"kind": "linear", "dim": 4, "n_tasks": 4, "n_train": 50, "n_valid": 20},
+                "sufficient_fitness": None,
+                "max_experiments": 2,
+            },
+            "final": {"tasks": None},
+            "progress_every_seconds": 0.05,
+        },
+        "test",
+    )
+    folder = RunFolder.create(tmp_path_factory.mktemp("report") / "run")
+    run_experiments(config, folder)
+    return folder.path
+
+
+def test_the_report_embeds_its_plots_and_the_algorithm(run: Path) -> None:
+    page = write_report(run)
+    assert page == run / "report.html"
+    text = page.read_text()
+    for name in ("fitness", "ancestry"):
+        data = (run / "report" / f"{name}.png").read_bytes()
+        assert data.startswith(PNG) and len(data) > 5_000
+    assert text.count("data:image/png;base64,") == 2  # self-contained
+    assert "def predict():" in text and "def learn():" in text
+    chain = json.loads((run / "ancestry.json").read_text())["chain"]
+    assert f"{len(chain)} ancestors" in text
+
+
+def test_a_report_of_a_run_without_lineage_says_so(run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("best.json", "progress.jsonl", "config.yaml"):
+        (copy / name).write_bytes((run / name).read_bytes())
+    text = write_report(copy, tmp_path / "out.html").read_text()
+    assert "No ancestry in this run folder" in text and "No summary" in text
+    assert text.count("data:image/png;base64,") == 1
+
+
+@pytest.mark.parametrize("case", ["missing", "no best", "corrupt ancestry"])
+def test_bad_run_folders_give_one_line_errors(run: Path, tmp_path: Path, case: str) -> None:
+    target = tmp_path / "run"
+    if case != "missing":
+        target.mkdir()
+        if case == "corrupt ancestry":
+            (target / "best.json").write_bytes((run / "best.json").read_bytes())
+            (target / "ancestry.json").write_text('{"chain": [{"id": 1}]}')
+    with pytest.raises(ReportError):
+        write_report(target)
+    proc = subprocess.run(
+        [sys.executable, "-m", "primeval.cli", "report", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert not (target / "report.html").exists()
