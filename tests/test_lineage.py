@@ -128,3 +128,35 @@ def test_a_run_folder_keeps_the_selected_algorithms_ancestry(tmp_path: Path) -> 
     assert all(b.parent == a.id for a, b in itertools.pairwise(chain))
     if saved["selected"]:
         assert chain[-1].program == load_program(folder.file(RunFolder.BEST))
+
+
+def test_lineage_documents_are_json_and_selection_reads_only_the_last_link(tmp_path: Path) -> None:
+    from primeval.algorithms.parallel import _chain_document, _select_ancestry
+
+    folder = RunFolder.create(tmp_path / "run")
+    folder.file(LINEAGE_FOLDER).mkdir()
+    links = ['{"id":3,"parent":null}', '{"id":7,"parent":3}']
+    folder.write_text(
+        f"{LINEAGE_FOLDER}/experiment_0002.json",
+        _chain_document({"experiment": 2, "island": 1}, links),
+    )
+    folder.write_text(
+        f"{LINEAGE_FOLDER}/experiment_0003.json",
+        _chain_document({"experiment": 3, "island": 0}, []),
+    )
+    expected = {
+        "experiment": 2,
+        "island": 1,
+        "chain": [{"id": 3, "parent": None}, {"id": 7, "parent": 3}],
+    }
+    assert folder.read_json(f"{LINEAGE_FOLDER}/experiment_0002.json") == expected
+    for key, selected in [((2, 1, 7), True), ((2, 1, 3), False), ((2, 0, 7), False)]:
+        _select_ancestry(folder, key)
+        assert folder.read_json(ANCESTRY) == {**expected, "selected": selected}
+    _select_ancestry(folder, (3, 0, 5))
+    assert folder.read_json(ANCESTRY) == {
+        "experiment": 3,
+        "island": 0,
+        "chain": [],
+        "selected": False,
+    }

@@ -650,37 +650,35 @@ class CompiledSearch:
         """The ancestors of candidate ``ident`` (default: the best), oldest first, ending with
         it: every one while it is a member, the best or (with ``lineage=True``) archived;
         without lineage the chain stops at the first ancestor that left the population."""
-        rows: dict[int, tuple[int, int, float, Program]] = {}
+        # Find each link by binary search over the ids; only the links become programs (the
+        # archive can hold hundreds of thousands of rows). Later sources win: archive < pop < best.
         a, used = self._archive, int(self._ctr[cs.C_ARCHIVED]) if self.keeps_lineage else 0
-        for r in range(used):
-            rows[int(a.ids[r])] = (
-                int(a.parents[r]),
-                int(a.muts[r]),
-                float(a.fitness[r]),
-                self._program(a.ops[r], a.args[r], a.data[r], a.lens[r]),
-            )
+        p, b = self.pop, self._best
         count = int(self._ctr[cs.C_COUNT])
-        for r in self.pop.order[: min(count, len(self.pop.order))]:
-            p = self.pop
-            rows[int(p.ids[r])] = (
-                int(p.parents[r]),
-                int(p.muts[r]),
-                float(p.raw[r]),
-                self._program(p.ops[r], p.args[r], p.data[r], p.lens[r]),
-            )
-        b = self._best
-        if b.info[1] != 0.0:
-            rows[int(b.ids[0])] = (
-                int(b.ids[1]),
-                int(b.ids[2]),
-                float(b.info[0]),
-                self._program(b.ops, b.args, b.data, b.lens),
-            )
+        members = p.order[: min(count, len(p.order))]
+        has_best = b.info[1] != 0.0
+        ids = np.concatenate([a.ids[:used], p.ids[members], b.ids[:1] if has_best else b.ids[:0]])
+        rows = np.concatenate([np.arange(used), members, np.zeros(int(has_best), np.int64)])
+        source = np.repeat([0, 1, 2], [used, len(members), int(has_best)])
+        by_id = np.argsort(ids, kind="stable")
+        sorted_ids = ids[by_id]
         if ident is None:
-            ident = int(b.ids[0]) if b.info[1] != 0.0 else -1
+            ident = int(b.ids[0]) if has_best else -1
         chain: list[Ancestor] = []
-        while ident in rows:
-            parent, mut, fitness, program = rows[ident]
+        while True:
+            k = int(np.searchsorted(sorted_ids, ident, side="right")) - 1
+            if k < 0 or sorted_ids[k] != ident:
+                break
+            src, r = int(source[by_id[k]]), int(rows[by_id[k]])
+            if src == 0:
+                parent, mut, fitness = int(a.parents[r]), int(a.muts[r]), float(a.fitness[r])
+                program = self._program(a.ops[r], a.args[r], a.data[r], a.lens[r])
+            elif src == 1:
+                parent, mut, fitness = int(p.parents[r]), int(p.muts[r]), float(p.raw[r])
+                program = self._program(p.ops[r], p.args[r], p.data[r], p.lens[r])
+            else:
+                parent, mut, fitness = int(b.ids[1]), int(b.ids[2]), float(b.info[0])
+                program = self._program(b.ops, b.args, b.data, b.lens)
             chain.append(
                 Ancestor(
                     ident,

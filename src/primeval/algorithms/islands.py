@@ -20,6 +20,7 @@ that, results do not depend on the back end.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -116,7 +117,7 @@ class IslandWorker:
     """One island, served command by command (in a worker process, an actor or inline).
 
     Commands: ``init`` ({config, experiment, island, state, tasks}), ``run`` (n candidates),
-    ``ancestry`` (the island best's ancestors, as JSON, oldest first),
+    ``ancestry`` (the island best's ancestors, a JSON text each, oldest first),
     ``emigrate`` ((n, seed): packed programs), ``immigrate`` (packed programs: how many
     were queued),
     ``state`` (arrays for ``CompiledSearch.load_state``).
@@ -130,6 +131,7 @@ class IslandWorker:
     def handle(self, command: str, argument: Any) -> Any:
         if command == "init":
             config = parse_config(argument["config"], "worker config")
+            self.search = None  # the last experiment's island goes before the next is built
             self.search = build_island(
                 config, argument["experiment"], argument["island"], argument.get("tasks")
             )
@@ -151,7 +153,8 @@ class IslandWorker:
         if command == "state":
             return self.search.state()
         if command == "ancestry":
-            return [a.to_json() for a in self.search.ancestry()]
+            # One compact JSON text per link: a long chain as dicts would cost ~10x its text.
+            return [json.dumps(a.to_json(), separators=(",", ":")) for a in self.search.ancestry()]
         raise ValueError(f"unknown command {command!r}")
 
     def _report(self, took: float) -> dict[str, Any]:
@@ -529,9 +532,9 @@ class Archipelago:
             stopped = "callback"
         return stopped
 
-    def ancestry(self, i: int) -> list[dict[str, Any]] | None:
-        """Island ``i``'s best and its ancestors (JSON, oldest first), asked when no run is
-        in flight; None if its worker died meanwhile."""
+    def ancestry(self, i: int) -> list[str] | None:
+        """Island ``i``'s best and its ancestors (a JSON text each, oldest first), asked when
+        no run is in flight; None if its worker died meanwhile."""
         self.pool.send(i, "ancestry")
         while True:
             for reply in self.pool.receive(0.2):

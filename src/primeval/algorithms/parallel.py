@@ -132,35 +132,47 @@ LINEAGE_FOLDER = "lineage"
 ANCESTRY = "ancestry.json"
 
 
+def _chain_document(header: dict[str, Any], links: list[str]) -> str:
+    """A lineage file: the header's fields, then ``chain`` with one link per line (written
+    from the links' texts, so a chain of thousands of programs never exists as dicts)."""
+    return json.dumps(header)[:-1] + _CHAIN_OPEN + "\n" + ",\n".join(links) + "\n]}\n"
+
+
+_CHAIN_OPEN = ', "chain": ['
+
+
 def _save_ancestry(
     folder: RunFolder, config: Config, arch: Archipelago, experiment: int, island: int
 ) -> None:
     """The ancestry of the experiment's best, as ``lineage/experiment_NNNN.json``."""
     if not config.search.lineage:
         return
-    chain = arch.ancestry(island)
-    if chain is None:
+    links = arch.ancestry(island)
+    if links is None:
         return
     folder.file(LINEAGE_FOLDER).mkdir(exist_ok=True)
-    folder.write_json(
+    folder.write_text(
         f"{LINEAGE_FOLDER}/experiment_{experiment:04d}.json",
-        {"experiment": experiment, "island": island, "chain": chain},
+        _chain_document({"experiment": experiment, "island": island}, links),
     )
 
 
 def _select_ancestry(folder: RunFolder, key: tuple[int, ...] | None) -> None:
     """``ancestry.json``: the saved ancestry of the selected algorithm's experiment, with
     ``selected`` telling whether the chain ends in the selected candidate itself (it ends in
-    the experiment's best, which the selection may have passed over for an earlier one)."""
+    the experiment's best, which the selection may have passed over for an earlier one).
+    Only the header and the last link are parsed."""
     if key is None:
         return
     path = folder.file(f"{LINEAGE_FOLDER}/experiment_{key[0]:04d}.json")
     if not path.exists():
         return
-    saved = json.loads(path.read_text())
-    chain = saved["chain"]
-    saved["selected"] = bool(chain) and saved["island"] == key[1] and chain[-1]["id"] == key[2]
-    folder.write_json(ANCESTRY, saved)
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0].removesuffix(_CHAIN_OPEN) + "}")
+    links = [line.removesuffix(",") for line in lines[1:-1] if line]
+    last = json.loads(links[-1]) if links else None
+    header["selected"] = last is not None and header["island"] == key[1] and last["id"] == key[2]
+    folder.write_text(ANCESTRY, _chain_document(header, links))
 
 
 def run_islands(
@@ -246,6 +258,7 @@ def run_islands(
                     stopped = "time_budget"
                     break
                 before = (total_evals, total_full)
+                arch = None  # the last experiment's islands go before the next are built
                 arch = Archipelago(config, experiment, pool, snapshot, folder.append_progress)
 
                 def on_tick(
