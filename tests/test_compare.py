@@ -25,7 +25,7 @@ TINY = {
 }
 
 
-def test_summarize_counts_successes_and_compares_medians() -> None:
+def test_summarize_counts_successes_and_counts_censored_runs() -> None:
     def run(strategy: str, seed: int, solved: bool, evaluations: int) -> dict[str, object]:
         return {"strategy": strategy, "seed": seed, "solved": solved,
                 "evaluations": evaluations, "elapsed_seconds": evaluations / 100}  # fmt: skip
@@ -41,8 +41,15 @@ def test_summarize_counts_successes_and_compares_medians() -> None:
     assert s["evolution"]["solved"] == 2 and s["evolution"]["success_rate"] == pytest.approx(2 / 3)
     assert s["evolution"]["median_evaluations_to_success"] == 200
     assert s["random"]["median_evaluations_to_success"] == 1000
-    assert s["random_over_evolution"] == pytest.approx(5.0)
+    # Censored runs count: (100 + 300 + 900) / 2 for evolution, (1000 + 900) / 1 for random.
+    assert s["evolution"]["expected_evaluations_to_success"] == pytest.approx(650)
+    assert s["random"]["expected_evaluations_to_success"] == pytest.approx(1900)
+    assert s["random_over_evolution"] == pytest.approx(1900 / 650)
+    assert s["random_over_evolution_solved_medians"] == pytest.approx(5.0)
     assert "random_over_evolution" not in summarize(runs[:3])
+    unsolved = summarize([*runs[:3], run("random", 0, False, 2600)])
+    assert "random_over_evolution" not in unsolved
+    assert unsolved["random_over_evolution_at_least"] == pytest.approx(4.0)
 
 
 def test_compare_runs_both_strategies_and_writes_the_comparison(tmp_path: Path) -> None:

@@ -370,16 +370,24 @@ def compare(
         for strategy in ("evolution", "random"):
             s = summary.get(strategy)
             if s:
-                med = s["median_evaluations_to_success"]
+                if not s["solved"]:
+                    print(f"{strategy}: 0/{s['seeds']} solved")
+                    continue
                 print(
                     f"{strategy}: {s['solved']}/{s['seeds']} solved, median evaluations to "
-                    f"success {med:,.0f}"
-                    if med is not None
-                    else f"{strategy}: none solved"
+                    f"success {s['median_evaluations_to_success']:,.0f} (solved runs), expected "
+                    f"{s['expected_evaluations_to_success']:,.0f} (all evaluations / successes)"
                 )
         if "random_over_evolution" in summary:
             print(
-                f"random / evolution evaluations to success: {summary['random_over_evolution']:.2f}"
+                "random / evolution expected evaluations to success: "
+                f"{summary['random_over_evolution']:.2f} (medians of solved runs: "
+                f"{summary['random_over_evolution_solved_medians']:.2f})"
+            )
+        elif "random_over_evolution_at_least" in summary:
+            print(
+                "random / evolution expected evaluations to success: at least "
+                f"{summary['random_over_evolution_at_least']:.2f} (random search never solved)"
             )
         print(f"wrote {target / 'compare.json'} and {target / 'compare.png'}")
 
