@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from numba import njit
 from numba.core.errors import TypingError
 
+from primeval.algorithms.baselines import function, instr
 from primeval.algorithms.interpret import compiled as compiled_module
 from primeval.algorithms.interpret.compiled import (
     NUMPY_EXACT,
@@ -34,7 +35,7 @@ from primeval.algorithms.interpret.compiled import (
 )
 from primeval.algorithms.interpret.reference import ReferenceInterpreter, run_task
 from primeval.algorithms.memory import Banks
-from primeval.algorithms.ops import REGISTRY
+from primeval.algorithms.ops import REGISTRY, Kind
 from primeval.algorithms.program import Function, Program
 from primeval.algorithms.tasks.base import Task, TaskSet, shuffled_order
 from primeval.algorithms.tasks.synthetic import linear_regression_tasks
@@ -164,6 +165,64 @@ def test_equals_reference_on_random_programs(
     want_probe = REFERENCE.probe(program, tasks, *probe_sizes, seed=seed)
     got_probe = compiled.probe(program, tasks, *probe_sizes, seed=seed)
     np.testing.assert_array_equal(got_probe, want_probe)  # NaNs in the same places
+
+
+# --- every op, one at a time, on every lane ----------------------------------------------------
+
+
+def _one_op_program(code: int) -> Program:
+    """A program whose prediction depends on one instruction of op ``code``: its inputs come
+    from the features and from weights that Learn changes, its output is reduced into the
+    prediction ``s1``."""
+    spec = REGISTRY[code]
+    sources = {Kind.SCALAR: (2, 3), Kind.VECTOR: (0, 2), Kind.MATRIX: (0, 1)}
+    outputs = {Kind.SCALAR: 4, Kind.VECTOR: 3, Kind.MATRIX: 2}
+    ins = [sources[kind][k] for k, kind in enumerate(spec.inputs)] + [0, 0]
+    out = outputs[spec.output] if spec.output is not None else 0
+    reduce = {
+        Kind.SCALAR: instr("SCALAR_SUM", out=1, in1=4, in2=2),
+        Kind.VECTOR: instr("VECTOR_MEAN", out=1, in1=3),
+        Kind.MATRIX: instr("MATRIX_MEAN", out=1, in1=2),
+        None: instr("VECTOR_MEAN", out=1, in1=2),
+    }[spec.output]
+    setup = function(
+        instr("SCALAR_CONST_SET", out=5, data=(0.05,)),
+        instr("VECTOR_CONST_SET", out=1, data=(0.3, 0.5)),
+    )
+    predict = function(
+        instr("VECTOR_MEAN", out=2, in1=0),
+        instr("VECTOR_INNER_PRODUCT", out=3, in1=0, in2=1),
+        instr("VECTOR_OUTER_PRODUCT", out=0, in1=0, in2=1),
+        instr("VECTOR_OUTER_PRODUCT", out=1, in1=1, in2=0),
+        instr("VECTOR_SUM", out=2, in1=0, in2=1),
+        (code, ins[0], ins[1], out, (0.3, 0.7, 0.4)),
+        reduce,
+    )
+    learn = function(
+        instr("SCALAR_DIFF", out=2, in1=0, in2=1),
+        instr("SCALAR_PRODUCT", out=2, in1=2, in2=5),
+        instr("SCALAR_VECTOR_PRODUCT", out=3, in1=2, in2=0),
+        instr("VECTOR_SUM", out=1, in1=1, in2=3),
+    )
+    return Program(setup, predict, learn, Banks(6, 4, 3))
+
+
+@pytest.mark.parametrize("code", [spec.code for spec in REGISTRY], ids=lambda c: REGISTRY[c].name)
+def test_each_op_equals_reference_on_every_lane(compiled: CompiledInterpreter, code: int) -> None:
+    """Five tasks fill two groups of lanes (the second partly): a change to one op's compiled
+    semantics, on any lane, shows in the errors of some example."""
+    program = _one_op_program(code)
+    for classification in (False, True):
+        tasks = small_tasks(code, 4, classification, 2, n_tasks=5)
+        want = REFERENCE.fitnesses(program, tasks, np.random.default_rng(code))
+        got = compiled.fitnesses(program, tasks, np.random.default_rng(code))
+        np.testing.assert_array_equal(got, want)
+        want_probe = REFERENCE.probe(program, tasks, 12, 6, seed=code)
+        got_probe = compiled.probe(program, tasks, 12, 6, seed=code)
+        np.testing.assert_array_equal(got_probe, want_probe)
+        if code != 0:  # the test can fail: without the op, the errors differ
+            blank = _one_op_program(0)
+            assert not np.array_equal(REFERENCE.probe(blank, tasks, 12, 6, seed=code), want_probe)
 
 
 # --- known programs -----------------------------------------------------------------------------
