@@ -90,6 +90,52 @@ def test_the_archive_holds_the_ancestry_tree_not_every_parent() -> None:
     assert s.ancestry()[0].mutation == "initial"
 
 
+def _steps(chain: list[Ancestor]) -> list[float]:
+    return [a.fitness for k, a in enumerate(chain) if k == 0 or a.fitness != chain[k - 1].fitness]
+
+
+def test_thinning_bounds_the_archive_and_keeps_chains_whole() -> None:
+    """Thinning (what a search does when its ancestry outgrows ``lineage_max_mb``) keeps at
+    most the target rows, changes nothing in the search, and leaves every chain running from
+    an initial program through every remaining fitness change to its member."""
+    plain, thinned = _search(True, population=20), _search(True, population=20)
+    for _ in range(6):
+        for s in (plain, thinned):
+            s.step(10_000)
+        before = thinned.ancestry()
+        # Without a row to spare beyond the neutral ones, only flat steps go: the staircase
+        # (the chain's fitness values, repeats merged) is unchanged.
+        thinned._thin(10**9)
+        neutral_only = thinned.ancestry()
+        assert _steps(neutral_only) == _steps(before)
+        assert thinned._thin(200) <= 200
+        after = thinned.ancestry()
+        assert after[0].mutation == "initial"
+        assert (after[-1].id, after[-1].program) == (before[-1].id, before[-1].program)
+        assert all(b.parent == a.id for a, b in itertools.pairwise(after))
+        assert {a.id for a in after} <= {a.id for a in before}
+        for m in thinned.members():
+            assert thinned.ancestry(m.id)[0].mutation == "initial"
+    assert any(a.mutation == "several" for a in thinned.ancestry())
+    np.testing.assert_array_equal(plain.step(2000).fitness, thinned.step(2000).fitness)
+    assert plain.best is not None and thinned.best is not None
+    assert plain.best.genome == thinned.best.genome
+
+
+def test_the_archive_stays_within_its_bound() -> None:
+    space = ProgramSpace.uniform(Banks(4, 3, 1), DEMO_OPS, (10, 2, 8))
+    tasks = linear_regression_tasks(4, 4, 30, 20, seed=2)
+    types = [MutationType.ALTER_PARAM, MutationType.RANDOMIZE_INSTRUCTION]
+    s = CompiledSearch(space, types, tasks, np.random.default_rng(3), population=10,
+                       tournament=3, lineage=True, lineage_max_mb=1e-6)  # fmt: skip
+    limit = 4 * 4096  # the floor: four compiled calls' worth of rows
+    for _ in range(30):
+        s.step(10_000)
+        assert int(s.state()["archive.ids"].shape[0]) <= limit
+        assert len(s._archive.ids) <= limit + 4096
+    assert s.ancestry()[0].mutation == "initial"
+
+
 def test_state_keeps_the_archive() -> None:
     s = _search(True)
     s.step(5000)

@@ -116,9 +116,14 @@ def _split(st: Mapping[str, np.ndarray], hurdle_tasks: int) -> cs.TaskSplit:
 def mutation_label(code: int) -> str:
     """The lineage log's mutation code as text (``"alter_param learn"``)."""
     kind, comp = divmod(int(code), 4)
-    names = [m.value for m in cs.MUTATIONS] + ["initial", "copy", "random", "migrant"]
+    names = [m.value for m in cs.MUTATIONS] + ["initial", "copy", "random", "migrant", "several"]
     where = ("setup", "predict", "learn", "")[comp]
     return f"{names[kind]} {where}".strip()
+
+
+SEVERAL = 4 * (len(cs.MUTATIONS) + 4) + 3
+"""Mutation code of a candidate whose parent was thinned out of the archive (several
+mutations separate it from its recorded parent)."""
 
 
 class CompiledSearch:
@@ -143,6 +148,7 @@ class CompiledSearch:
         max_cost_ratio: float | None = None,
         max_abs_error: float = MAX_ABS_ERROR,
         lineage: bool = False,
+        lineage_max_mb: float = 64.0,
     ) -> None:
         if strategy not in ("evolution", "random"):
             raise ValueError("strategy must be 'evolution' or 'random'")
@@ -262,6 +268,8 @@ class CompiledSearch:
         self._si = si
         self.keeps_lineage = lineage
         self._archive = self._new_archive(self._archive_room() if lineage else 1)
+        row_bytes = sum(f[0].nbytes for f in self._archive)
+        self._archive_limit = max(int(lineage_max_mb * 1e6) // row_bytes, 4 * self._archive_room())
         max_cost = (
             max_cost_ratio * two_layer_net_cost(dim) if max_cost_ratio is not None else np.inf
         )
@@ -308,16 +316,72 @@ class CompiledSearch:
         return max(len(self.pop.ids), 4096)
 
     def _make_room(self, steps: int) -> None:
-        """Leave ``steps`` free archive rows: drop rows no member descends from, then grow."""
+        """Leave ``steps`` free archive rows: drop rows no member descends from, thin the
+        ancestry when it outgrows its memory bound (:meth:`_thin`), then grow."""
         a = self._archive
         if len(a.ids) - int(self._ctr[cs.C_ARCHIVED]) >= steps:
             return
         used = self._prune()
+        if used + steps > self._archive_limit:
+            used = self._thin((self._archive_limit - steps) // 2)
         if len(a.ids) - used < steps or used > len(a.ids) // 2:
-            grown = self._new_archive(max(2 * len(a.ids), used + 2 * steps))
+            size = min(max(2 * len(a.ids), used + 2 * steps), self._archive_limit + steps)
+            grown = self._new_archive(max(size, used + steps))
             for old, new in zip(a, grown, strict=True):
                 new[:used] = old[:used]
             self._archive = grown
+
+    def _thin(self, target: int) -> int:
+        """Drop archived ancestors until at most ``target`` remain, relinking each child to
+        its nearest kept ancestor (its mutation becomes ``several``): first the neutral ones
+        (fitness equal to their parent's, the flat steps of the staircase), then every other
+        one among the oldest. Chains still run from an initial program to every member and
+        keep every change of fitness but the oldest ones'; memory stays bounded in a search of
+        any length."""
+        a = self._archive
+        used = int(self._ctr[cs.C_ARCHIVED])
+        ids, parents, fitness = a.ids[:used], a.parents[:used], a.fitness[:used]
+        by_id = np.argsort(ids)
+        sorted_ids = ids[by_id]
+
+        def row_of(x: np.ndarray) -> np.ndarray:
+            k = np.minimum(np.searchsorted(sorted_ids, x), max(used - 1, 0))
+            return np.where(sorted_ids[k] == x, by_id[k], -1) if used else np.full(len(x), -1)
+
+        up = row_of(parents)  # each row's parent row, -1 when not archived
+        drop = (up >= 0) & (fitness == fitness[np.maximum(up, 0)])
+        while (excess := used - int(drop.sum()) - target) > 0:
+            rest = np.flatnonzero(~drop & (parents >= 0))  # roots stay
+            if len(rest) == 0:
+                break
+            rest = rest[np.argsort(ids[rest], kind="stable")]
+            drop[rest[: 2 * excess : 2]] = True
+        # Nearest kept ancestor of each dropped row, by pointer jumping.
+        to_id, to_row = parents.copy(), up.copy()
+        while True:
+            bad = np.flatnonzero(drop & (to_row >= 0))
+            bad = bad[drop[to_row[bad]]]
+            if len(bad) == 0:
+                break
+            to_id[bad], to_row[bad] = to_id[to_row[bad]], to_row[to_row[bad]]
+
+        def relink(pointers: np.ndarray, muts: np.ndarray) -> None:
+            r = row_of(pointers)
+            hit = r >= 0
+            hit[hit] = drop[r[hit]]
+            pointers[hit] = to_id[r[hit]]
+            muts[hit] = SEVERAL
+
+        relink(a.parents[:used], a.muts[:used])
+        relink(self.pop.parents, self.pop.muts)
+        best_parent, best_mut = self._best.ids[1:2].copy(), self._best.ids[2:3].copy()
+        relink(best_parent, best_mut)
+        self._best.ids[1], self._best.ids[2] = best_parent[0], best_mut[0]
+        keep = np.flatnonzero(~drop)
+        for field in a:
+            field[: len(keep)] = field[keep]
+        self._ctr[cs.C_ARCHIVED] = len(keep)
+        return len(keep)
 
     def _prune(self) -> int:
         """Drop the archived rows that no member (nor the best) descends from."""

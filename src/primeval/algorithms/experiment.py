@@ -240,6 +240,7 @@ def build_search(
         else None,
         max_cost_ratio=config.fitness.max_cost_ratio,
         lineage=sc.lineage,
+        lineage_max_mb=sc.lineage_max_mb,
     )
 
 
