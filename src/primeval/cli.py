@@ -683,6 +683,32 @@ def _nas_table(summary: dict[str, Any]) -> Table:
     return t
 
 
+def _nas_transfer_table(summary: dict[str, Any]) -> Table:
+    datasets = summary["evaluate_on"]
+    t = Table(
+        title=f"the cells found on {summary['dataset']}, looked up on each data set: "
+        "validation accuracy (%, mean over training seeds)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    t.add_column("strategy")
+    for name in datasets:
+        t.add_column(name, justify="right")
+        t.add_column("published", justify="right")
+    for r in summary["strategies"]:
+        cells = [r["strategy"]]
+        for name in datasets:
+            e = r["transfer"][name]
+            cells.append(f"{e['mean']:.2f} +- {e['std']:.2f}")
+            cells.append(
+                f"{e['published_mean']:.2f} +- {e['published_std']:.2f}"
+                if "published_mean" in e
+                else "-"
+            )
+        t.add_row(*cells)
+    return t
+
+
 @app.command()
 def nas(
     config: Annotated[
@@ -726,6 +752,14 @@ def nas(
     latency_weight: Annotated[
         float | None, typer.Option("--latency-weight", help="mnasnet: the exponent w.")
     ] = None,
+    evaluate_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--evaluate-on",
+            help="Also look up each run's final cell on these data sets (repeatable or "
+            "comma-separated), as NAS-Bench-201 reports its CIFAR-10 searches.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/nas-DATASET-TIMESTAMP).")
     ] = None,
@@ -744,6 +778,7 @@ def nas(
 
     overrides: dict[str, Any] = {}
     names = [n.strip() for s in strategy or [] for n in s.split(",") if n.strip()]
+    targets = [n.strip() for s in evaluate_on or [] for n in s.split(",") if n.strip()]
     for key, value in (
         ("benchmark", benchmark),
         ("dataset", dataset),
@@ -758,6 +793,7 @@ def nas(
         ("objective.kind", objective),
         ("objective.latency_target_ms", latency_target_ms),
         ("objective.weight", latency_weight),
+        ("evaluate_on", targets or None),
     ):
         if value is not None:
             overrides[key] = value
@@ -766,6 +802,8 @@ def nas(
         if overrides:
             cfg = cfg.with_overrides(**overrides)
         table = load_table(cfg.dataset)
+        for name in cfg.evaluate_on:  # a missing table fails here, before any run
+            load_table(name)
         cheapest = float(table.train_time.min()) * cfg.epochs / 200
         if cfg.budget_seconds < cheapest:
             fail(
@@ -801,6 +839,8 @@ def nas(
             print(json.dumps(r))
         return
     Console(width=max(console.width, 110)).print(_nas_table(summary))
+    if "evaluate_on" in summary:
+        Console(width=max(console.width, 110)).print(_nas_transfer_table(summary))
     console.print(
         f"optimum {summary['optimum']:.2f} (published {summary['published_optimum']:.2f}); "
         f"{summary['wall_seconds']:.1f} s; run folder {folder.path} "

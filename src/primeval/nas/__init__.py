@@ -7,6 +7,7 @@
 - :mod:`.reinforce`   REINFORCE with an EMA baseline (a numpy policy)
 - :mod:`.strategies`  the registry: evolution, evolution-worst, reinforce, random
 - :mod:`.runner`      one run through the engine; many runs summarised
+- :mod:`.transfer`    the cells the runs picked, looked up on other data sets
 - :mod:`.report`      the Pareto trade-off; comparison and Pareto figures (matplotlib, PNG)
 - :mod:`.plots`       matplotlib helpers (imported lazily, Agg canvas)
 - :mod:`.experiment`  the runs of every strategy, then the run folder

@@ -3,7 +3,8 @@
 Every section refuses unknown fields. Defaults are NAS-Bench-201's published protocol:
 500 runs per strategy, a 12,000 s simulated budget, 12 training epochs charged per query,
 regularized evolution with population 10 and sample 3, REINFORCE with Adam and an EMA
-baseline of momentum 0.9.
+baseline of momentum 0.9. ``evaluate_on`` (empty by default) names the data sets on which
+each run's final cell is also looked up, as NAS-Bench-201 reports its CIFAR-10 searches.
 """
 
 from __future__ import annotations
@@ -55,12 +56,22 @@ class NasConfig(_Strict):
     evolution: EvolutionSettings = Field(default_factory=EvolutionSettings)
     reinforce: ReinforceSettings = Field(default_factory=ReinforceSettings)
     objective: ObjectiveSettings = Field(default_factory=ObjectiveSettings)
+    # data sets on which each run's final cell is also looked up (NAS-Bench-201's transfer)
+    evaluate_on: list[str] = Field(default_factory=list)
 
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, v: str) -> str:
         try:
             return dataset_name(v)
+        except BenchmarkError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("evaluate_on")
+    @classmethod
+    def _evaluate_on(cls, v: list[str]) -> list[str]:
+        try:
+            return list(dict.fromkeys(dataset_name(name) for name in v))
         except BenchmarkError as e:
             raise ValueError(str(e)) from None
 

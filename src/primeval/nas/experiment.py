@@ -3,8 +3,10 @@
 The folder (see :mod:`primeval.runs`) holds ``config.yaml``; ``progress.jsonl`` with one
 line per finished run (the engine's progress fields plus ``strategy``, ``run``,
 ``simulated_seconds``, ``final_accuracy`` and ``arch``); ``summary.json`` (one entry per
-strategy: ``runs``, ``mean``, ``std``, ... and the published values);
-``curves.npz`` (per strategy the final accuracies and the mean / std curves);
+strategy: ``runs``, ``mean``, ``std``, ... and the published values; with
+``evaluate_on``, a ``transfer`` block ``{dataset: {mean, std}}``, see :mod:`.transfer`);
+``curves.npz`` (per strategy the final accuracies and cells, the mean / std curves and,
+with ``evaluate_on``, ``STRATEGY.transfer.DATASET``: each run's cell's accuracy there);
 ``comparison.png``; ``pareto.json`` and ``pareto.png`` (the accuracy / latency trade-off
 found); and ``best.json`` (the best cell any run picked). The PNGs are drawn with matplotlib.
 """
@@ -24,6 +26,7 @@ from primeval.nas.report import comparison_figure, mean_std, pareto_figure, trad
 from primeval.nas.runner import RunTrace, StrategyResult, build_objective, run_strategy
 from primeval.nas.space import arch_string, cell_from_index
 from primeval.nas.table import Nb201Table, load_table, published_optimum
+from primeval.nas.transfer import transfer_accuracy, transfer_summary
 from primeval.runs import RunFolder
 
 
@@ -57,6 +60,14 @@ def run_nas(
                 on_run(name, run, trace)
 
         results.append(run_strategy(table, config, name, record))
+    entries = [r.summary(published_protocol(config)) for r in results]
+    if config.evaluate_on:
+        # NAS-Bench-201 published the transfer of its CIFAR-10 searches only
+        with_published = published_protocol(config) and table.dataset == "cifar10"
+        for r, entry in zip(results, entries, strict=True):
+            entry["transfer"] = transfer_summary(
+                r.final_cells, config.evaluate_on, r.strategy if with_published else None
+            )
     summary = {
         "benchmark": config.benchmark,
         "dataset": table.dataset,
@@ -65,7 +76,8 @@ def run_nas(
         "objective": build_objective(config, table).describe(),
         "optimum": round(table.optimum, 4),
         "published_optimum": published_optimum(table.dataset),
-        "strategies": [r.summary(published_protocol(config)) for r in results],
+        **({"evaluate_on": list(config.evaluate_on)} if config.evaluate_on else {}),
+        "strategies": entries,
         "wall_seconds": round(time.perf_counter() - t0, 3),
     }
     if folder is not None:
@@ -102,6 +114,8 @@ def write_reports(
             f"{r.strategy}.mean": mean,
             f"{r.strategy}.std": std,
         }
+        for name in config.evaluate_on:
+            arrays[f"{r.strategy}.transfer.{name}"] = transfer_accuracy(r.final_cells, name)
     arrays["grid_seconds"] = results[0].grid
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]

@@ -197,6 +197,8 @@ class Published:
 
 
 # NAS-Bench-201 (ICLR 2020), Table 5, validation accuracy; "optimum" is the best cell's mean.
+# Every row comes from searches on CIFAR-10: the cifar100 and ImageNet16-120 rows are those
+# searches' cells looked up there (see primeval.nas.transfer), not searches on those sets.
 PUBLISHED: dict[str, dict[str, Published | float]] = {
     "cifar10": {
         "evolution": Published(91.19, 0.31),
