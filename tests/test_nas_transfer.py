@@ -92,7 +92,7 @@ def test_json_and_summary_carry_the_transfer_block(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     entry = json.loads((tmp_path / "c100" / "summary.json").read_text())["strategies"][0]
     moved = entry["transfer"]["ImageNet16-120"]
-    assert "published_mean" not in moved
+    assert "published_mean" not in moved and "published_mean" not in entry
     assert f"{moved['mean']:.2f} +- {moved['std']:.2f}" in r.stdout and "ImageNet16-120" in r.stdout
 
 
