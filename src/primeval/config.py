@@ -71,6 +71,9 @@ class SizesConfig(_Strict):
         return (self.setup, self.predict, self.learn)
 
 
+DEFAULT_SIZES = SizesConfig(setup=10, predict=2, learn=8)  # the reference demo's
+
+
 def _check_ops(names: list[str] | None) -> list[str] | None:
     if names is None:
         return None
@@ -81,7 +84,8 @@ def _check_ops(names: list[str] | None) -> list[str] | None:
 
 
 INITIAL_KINDS = ("random", "empty")
-FUNCTIONS = ("setup", "predict", "learn")
+FunctionName = Literal["setup", "predict", "learn"]
+FUNCTIONS: tuple[FunctionName, ...] = ("setup", "predict", "learn")
 
 
 def initial_program(initial: str) -> Program | None:
@@ -116,7 +120,7 @@ class ProgramConfig(_Strict):
     setup_ops: list[str] | None = None
     predict_ops: list[str] | None = None
     learn_ops: list[str] | None = None
-    sizes: SizesConfig = SizesConfig(setup=10, predict=2, learn=8)
+    sizes: SizesConfig | None = None  # default: the initial algorithm's, or DEFAULT_SIZES
     min_sizes: SizesConfig | None = None
     max_sizes: SizesConfig | None = None
     initial: str = "random"
@@ -132,7 +136,9 @@ class ProgramConfig(_Strict):
         return initial_program(self.initial)
 
     def initial_sizes(self, start: Program | None = None) -> tuple[int, int, int]:
-        return start.sizes() if start is not None else self.sizes.as_tuple()
+        if start is not None:
+            return start.sizes()
+        return (self.sizes or DEFAULT_SIZES).as_tuple()
 
     @field_validator("ops")
     @classmethod
@@ -167,9 +173,7 @@ class MutationConfig(_Strict):
         min_length=1,
     )
     prob: float = Field(0.9, ge=0.0, le=1.0)
-    functions: list[Literal["setup", "predict", "learn"]] = Field(
-        default_factory=lambda: list(FUNCTIONS), min_length=1
-    )
+    functions: list[FunctionName] = Field(default_factory=lambda: list(FUNCTIONS), min_length=1)
 
     @field_validator("functions")
     @classmethod
@@ -315,24 +319,35 @@ class Config(_Strict):
         banks = Banks(self.memory.scalars, self.memory.vectors, self.memory.matrices)
         if start.banks != banks:
             raise ValueError(
-                f"program.initial {pc.initial!r} uses memory {start.banks}, "
-                f"but memory is {banks}"
+                f"program.initial {pc.initial!r} uses memory {start.banks}, but memory is {banks}"
             )
         sizes = start.sizes()
-        if "sizes" in pc.model_fields_set and pc.sizes.as_tuple() != sizes:
+        if pc.sizes is not None and pc.sizes.as_tuple() != sizes:
             raise ValueError(
                 f"program.sizes {pc.sizes.as_tuple()} differ from the sizes of program.initial "
                 f"{pc.initial!r} {sizes}; leave sizes out"
             )
+        init, lo, hi = self.size_bounds(start)
         for c in Component:
-            n = sizes[c]
-            lo = pc.min_sizes.as_tuple()[c] if pc.min_sizes else n
-            hi = pc.max_sizes.as_tuple()[c] if pc.max_sizes else n
-            if c not in frozen and not lo <= n <= hi:
+            if not lo[c] <= init[c] <= hi[c]:
                 raise ValueError(
-                    f"program.initial {pc.initial!r} has {n} {c.label} instructions, outside "
-                    f"min_sizes..max_sizes ({lo}..{hi})"
+                    f"program.initial {pc.initial!r} has {init[c]} {c.label} instructions, "
+                    f"outside min_sizes..max_sizes ({lo[c]}..{hi[c]})"
                 )
+
+    def size_bounds(
+        self, start: Program | None = None
+    ) -> tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]:
+        """Initial, least and most instructions per function (``start``:
+        ``program.start()``). ``min_sizes`` / ``max_sizes`` default to the initial sizes;
+        a function left out of ``mutation.functions`` keeps its initial size."""
+        pc = self.program
+        init = pc.initial_sizes(start)
+        lo = list(pc.min_sizes.as_tuple() if pc.min_sizes else init)
+        hi = list(pc.max_sizes.as_tuple() if pc.max_sizes else init)
+        for c in self.mutation.frozen():
+            lo[c] = hi[c] = init[c]
+        return init, (lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with dotted-path overrides, e.g. ``{"search.max_evals": 100}``; re-validated."""
@@ -371,10 +386,10 @@ def _anchored(data: Any, base: Path) -> Any:
     """``data`` with a relative ``program.initial`` file made relative to ``base``, the
     config file's folder (the run folder's copy then names the same file)."""
     program = data.get("program") if isinstance(data, dict) else None
-    initial = program.get("initial") if isinstance(program, dict) else None
-    if not isinstance(initial, str) or not initial.endswith(".json"):
+    if not isinstance(program, dict):
         return data
-    if Path(initial).is_absolute():
+    initial = program.get("initial")
+    if not isinstance(initial, str) or not initial.endswith(".json") or Path(initial).is_absolute():
         return data
     return {**data, "program": {**program, "initial": str((base / initial).resolve())}}
 

@@ -114,20 +114,8 @@ def build_space(config: Config) -> AlgorithmSpace:
     banks = Banks(config.memory.scalars, config.memory.vectors, config.memory.matrices)
     ops = tuple(tuple(REGISTRY[n] for n in names) for names in pc.component_ops())
     start = pc.start()
-    init = pc.initial_sizes(start)
-    frozen = config.mutation.frozen()
-    lo = list(pc.min_sizes.as_tuple() if pc.min_sizes else init)
-    hi = list(pc.max_sizes.as_tuple() if pc.max_sizes else init)
-    for c in frozen:
-        lo[c] = hi[c] = init[c]
-    space = ProgramSpace(
-        banks,
-        (ops[0], ops[1], ops[2]),
-        init,
-        (lo[0], lo[1], lo[2]),
-        (hi[0], hi[1], hi[2]),
-        frozen,
-    )
+    init, lo, hi = config.size_bounds(start)
+    space = ProgramSpace(banks, (ops[0], ops[1], ops[2]), init, lo, hi, config.mutation.frozen())
     mutator = Mutator(space, config.mutation.types)
     return AlgorithmSpace(mutator, start if start is not None else pc.initial)
 
