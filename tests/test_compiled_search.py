@@ -24,7 +24,13 @@ from primeval.algorithms.interpret.compiled import CompiledInterpreter
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
-from primeval.algorithms.program import Component, Function, Program
+from primeval.algorithms.program import (
+    Component,
+    Function,
+    Program,
+    program_from_json,
+    program_to_json,
+)
 from primeval.algorithms.tasks.synthetic import linear_regression_tasks, nonlinear_teacher_tasks
 from primeval.engine.cache import LRUCache
 from primeval.engine.hurdles import RollingPercentileHurdle
@@ -376,6 +382,22 @@ def test_setup_only_search_keeps_predict_and_learn_through_lineage() -> None:
     with pytest.raises(ValueError, match="memory differs"):
         CompiledSearch(space, [MutationType.INSERT], tasks, np.random.default_rng(5),
                        initial=neural_net(Banks(5, 9, 3)))  # fmt: skip
+
+
+def test_programs_read_from_the_search_never_change_afterwards() -> None:
+    """The best, members and ancestors are copies: the loop rewriting its rows in place
+    must not change a program handed out earlier (e.g. the one the selection keeps)."""
+    space = ProgramSpace.uniform(Banks(4, 3, 1), DEMO_OPS, (10, 2, 8))
+    tasks = linear_regression_tasks(3, 4, 20, 10, seed=1)
+    fast = CompiledSearch(space, [MutationType.ALTER_PARAM], tasks, np.random.default_rng(2),
+                          population=20, tournament=3, lineage=True)  # fmt: skip
+    fast.step(40)
+    assert fast.best is not None
+    kept = [fast.best.genome, *(m.genome for m in fast.members())]
+    copies = [program_from_json(program_to_json(p)) for p in kept]
+    fast.step(2000)
+    assert fast.best.genome != kept[0]  # the loop's best row was rewritten ...
+    assert kept == copies  # ... and the programs read before did not follow it
 
 
 def test_lineage_records_every_candidate() -> None:
