@@ -129,7 +129,9 @@ class _ConsoleReporter:
 def search(
     config: Annotated[
         str | None,
-        typer.Argument(help="YAML config, or a shipped one: demo, nonlinear, digits, mnist"),
+        typer.Argument(
+            help="YAML config, or a shipped one: demo, nonlinear, nonlinear_setup, digits, mnist"
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed (overrides the config).")] = None,
     max_evals: Annotated[
