@@ -9,6 +9,9 @@ baselines), two yardsticks that are not programs:
 - ``least_squares``: the best affine fit ``w . x + b`` on each task's training split, solved in
   closed form: no linear model trained online can beat it on average.
 
+For algorithms with the reference network's Predict and Learn (the Setup-only search), a
+first table shows what their Setup puts in the network's parameters.
+
     python bench/nonlinear_yardsticks.py --config nonlinear \\
         linear_regression_sgd two_layer_relu_net neural_net damaged_neural_net RUN_FOLDER ...
 """
@@ -27,6 +30,30 @@ def fitness_of(predictions: np.ndarray, labels: np.ndarray) -> float:
     """The evaluator's regression fitness ``1 - (2/pi) atan(rmse)``."""
     rmse = float(np.sqrt(np.mean((predictions - labels) ** 2)))
     return 1.0 - (2.0 / math.pi) * math.atan(rmse)
+
+
+def network_init(program: Any) -> dict[str, str]:
+    """For a program with :func:`neural_net`'s Predict and Learn: what Setup leaves in the
+    network's parameters (its last write to each): ``m0`` first layer, ``v1`` its bias, ``v2``
+    output weights, ``s2`` output bias, ``s3`` learning rate."""
+    from primeval.algorithms.program import Component
+
+    places = {("m", 0): "m0", ("v", 1): "v1", ("v", 2): "v2", ("s", 2): "s2", ("s", 3): "s3"}
+    found = {name: "0" for name in places.values()}
+    for ins in program.function(Component.SETUP):
+        spec = ins.op
+        if spec.output is None:
+            continue
+        key = (spec.output.name[0].lower(), ins.out)
+        if key not in places:
+            continue
+        if spec.name.endswith("GAUSSIAN_SET"):
+            found[places[key]] = f"N({ins.data[0]:.3g}, {abs(ins.data[1]):.3g}^2)"
+        elif spec.name == "SCALAR_CONST_SET":
+            found[places[key]] = f"{ins.data[0]:.3g}"
+        else:
+            found[places[key]] = spec.name
+    return found
 
 
 def row(name: str, fits: np.ndarray, techniques: list[str] | None) -> dict[str, Any]:
@@ -59,12 +86,15 @@ def main() -> None:
     assert cfg.final.tasks is not None, "the config has no final tasks"
     tasks = build_tasks(cfg.final.tasks, args.seed)
     interp = make_interpreter(cfg.interpreter)
+
+    def load(spec: str) -> Any:
+        if not Path(spec).exists() and spec in baselines.NAMED:
+            return baselines.named(spec)
+        return load_algorithm(spec)
+
     rows = []
     for spec in args.algorithms:
-        if not Path(spec).exists() and spec in baselines.NAMED:
-            program = baselines.named(spec)
-        else:
-            program = load_algorithm(spec)
+        program = load(spec)
         fits = interp.fitnesses(program, tasks, np.random.default_rng(args.seed))
         rows.append(row(spec, fits, [d.technique for d in detect(program)]))
     constant, affine = [], []
@@ -80,6 +110,18 @@ def main() -> None:
         for r in rows:
             print(json.dumps(r))
         return
+    nets = [
+        (spec, network_init(load(spec)))
+        for spec in args.algorithms
+        if load(spec).predict == baselines.neural_net().predict
+        and load(spec).learn == baselines.neural_net().learn
+    ]
+    if nets:
+        print("| algorithm | m0 | v1 | v2 | s2 | s3 (rate) |")
+        print("|---|---|---|---|---|---|")
+        for spec, init in nets:
+            print(f"| {spec} | " + " | ".join(init.values()) + " |")
+        print()
     print(f"final tasks of {cfg.name}: {len(tasks)} tasks")
     print("| algorithm | fitness (mean) | min | max | techniques detected |")
     print("|---|---|---|---|---|")
