@@ -77,7 +77,7 @@ class Instruction(NamedTuple):
 def _frozen(a: Any, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
     # Always a private copy: the array passed in may be a view of memory its owner keeps
     # writing (a compiled search's population and best rows), and a Function never changes.
-    out = np.array(a, dtype=dtype, order="C").reshape(shape)
+    out: np.ndarray = np.array(a, dtype=dtype, order="C").reshape(shape)
     out.setflags(write=False)
     return out
 
