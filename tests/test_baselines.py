@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 
 from primeval.algorithms.baselines import (
+    NAMED,
+    damaged_neural_net,
     function,
     instr,
     linear_regression_sgd,
     logistic_regression,
+    named,
+    neural_net,
     two_layer_relu_net,
 )
 from primeval.algorithms.interpret.reference import ReferenceInterpreter, run_task
@@ -18,6 +22,7 @@ from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import program_from_json, program_to_json
 from primeval.algorithms.tasks.base import Task, TaskSet
 from primeval.algorithms.tasks.synthetic import linear_regression_tasks, nonlinear_teacher_tasks
+from primeval.export.machine import Machine
 
 
 def separable_tasks(n_tasks: int, dim: int, n_train: int, n_valid: int, seed: int) -> TaskSet:
@@ -110,3 +115,30 @@ def test_instr_and_function_helpers() -> None:
         instr("SCALAR_SUM", 3, 1, 2, data=(1.0,))
     with pytest.raises(KeyError):
         instr("NOT_AN_OP")
+
+
+def test_reference_neural_net_learns_and_its_damaged_setup_does_not() -> None:
+    """The reference's NeuralNet fits the nonlinear teacher well above a constant; without its
+    weight initialization every hidden unit stays at zero, so only the output bias learns and
+    the fitness is that of predicting the labels' running mean."""
+    tasks = nonlinear_teacher_tasks(4, 4, 1000, 100, seed=21, zero_rows=(0, 2))
+    interp = ReferenceInterpreter()
+    good = interp.fitnesses(neural_net(), tasks, np.random.default_rng(0))
+    bad = interp.fitnesses(damaged_neural_net(), tasks, np.random.default_rng(0))
+    assert good.mean() > bad.mean() + 0.2, (good, bad)
+    task = tasks[0]
+    machine = Machine(damaged_neural_net(), task.dim, 0).fit(task.train_x, task.train_y)
+    assert not machine.m[0].any() and not machine.v[1].any() and not machine.v[2].any()
+    assert machine.s[2] != 0.0  # the output bias
+    assert list(damaged_neural_net().setup) == list(neural_net().setup)[2:]
+    assert damaged_neural_net().predict == neural_net().predict
+    assert damaged_neural_net().learn == neural_net().learn
+
+
+def test_named_baselines_build_and_round_trip() -> None:
+    assert set(NAMED) >= {"two_layer_relu_net", "neural_net", "damaged_neural_net"}
+    for name in NAMED:
+        program = named(name)
+        assert program_from_json(program_to_json(program)) == program
+    with pytest.raises(KeyError, match="no baseline named 'nope'; known: linear_regression_sgd"):
+        named("nope")

@@ -133,3 +133,38 @@ def test_search_with_the_compiled_interpreter(tmp_path: Path, small_config: Path
     assert r.exit_code == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interpreter"] == "compiled" and summary["evaluations"] == 150
+
+
+def test_show_and_evaluate_name_baselines() -> None:
+    shown = runner.invoke(app, ["show", "damaged_neural_net"])
+    assert shown.exit_code == 0, shown.stderr
+    assert "s[3] = 0.01" in shown.stdout and "rng.normal" not in shown.stdout
+    r = runner.invoke(
+        app,
+        ["evaluate", "neural_net", "--config", "nonlinear", "--json", "--interpreter", "reference"],
+    )
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["n_tasks"] == 10 and json.loads(r.stdout)["fitness"] > 0.7
+
+
+def test_setup_only_search_end_to_end(tmp_path: Path) -> None:
+    """The shipped Setup-only config, shrunk: the best keeps the network's Predict and Learn."""
+    from primeval.algorithms.baselines import damaged_neural_net
+    from primeval.algorithms.program import load_program
+
+    cfg = tmp_path / "setup.yaml"
+    text = (Path(__file__).parents[1] / "src/primeval/configs/nonlinear_setup.yaml").read_text()
+    cfg.write_text(
+        text.replace("population: 1000", "population: 20")
+        .replace("max_evals: 200000", "max_evals: 60")
+        .replace("n_train: 1000", "n_train: 100")
+        .replace("n_tasks: 10", "n_tasks: 2")
+    )
+    out = tmp_path / "run"
+    r = runner.invoke(
+        app, ["search", str(cfg), "--interpreter", "reference", "--out", str(out), "-q"]
+    )
+    assert r.exit_code == 0, r.stderr
+    best = load_program(out / "best.json")
+    assert best.predict == damaged_neural_net().predict
+    assert best.learn == damaged_neural_net().learn

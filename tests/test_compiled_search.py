@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from primeval.algorithms import compiled_search as cs
+from primeval.algorithms.baselines import damaged_neural_net, neural_net
 from primeval.algorithms.dce import live_mask
 from primeval.algorithms.evaluate import AlgorithmEvaluator, FECSettings, HurdleSettings
 from primeval.algorithms.evolve import CompiledSearch, mutation_label
@@ -23,7 +24,13 @@ from primeval.algorithms.interpret.compiled import CompiledInterpreter
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
-from primeval.algorithms.program import Component, Function, Program
+from primeval.algorithms.program import (
+    Component,
+    Function,
+    Program,
+    program_from_json,
+    program_to_json,
+)
 from primeval.algorithms.tasks.synthetic import linear_regression_tasks, nonlinear_teacher_tasks
 from primeval.engine.cache import LRUCache
 from primeval.engine.hurdles import RollingPercentileHurdle
@@ -104,6 +111,45 @@ def test_random_programs_equal_the_mutator(all_ops_mutator: Mutator) -> None:
         rows = [a.copy() for a in _rows(space, Program.empty(space.banks))]
         cs.random_program_into(np.random.default_rng(seed), u, pos, t, *rows)
         assert _program(space, tuple(rows)) == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), frozen=st.sets(st.sampled_from(list(Component)), max_size=2))
+def test_frozen_functions_are_never_mutated(seed: int, frozen: set[Component]) -> None:
+    """With some functions frozen, the compiled mutation still equals the Mutator's, and
+    neither ever changes a frozen function, whatever the mutation type."""
+    keep = tuple(sorted(frozen))
+    space = ProgramSpace(
+        Banks(5, 4, 3), tuple(tuple(REGISTRY) for _ in range(3)),  # type: ignore[arg-type]
+        (3, 3, 3), (0, 0, 0), (8, 8, 8), keep,
+    )  # fmt: skip
+    assert space.mutable() == [c for c in Component if c not in frozen]
+    mutator = Mutator(space, list(MutationType))
+    t = cs.SearchTables.build(space, list(MutationType), 4)
+    assert sorted(t.mutable.tolist()) == [int(c) for c in space.mutable()]
+    u, pos = np.zeros(32), np.zeros(1, dtype=np.int64)
+    program = start = mutator.random_program(np.random.default_rng(seed))
+    for k in range(40):
+        rng_py, rng_cs = np.random.default_rng([seed, k]), np.random.default_rng([seed, k])
+        want, what = mutator.mutate(program, rng_py)
+        rows = [a.copy() for a in _rows(space, program)]
+        cs.mutate_into(rng_cs, u, pos, t, *rows)
+        assert _program(space, tuple(rows)) == want, what
+        for c in keep:
+            assert want.function(c) == start.function(c), what
+        program = want
+
+
+def test_seeded_tables_copy_the_initial_program() -> None:
+    space = ProgramSpace.uniform(Banks(5, 9, 2), ["MATRIX_GAUSSIAN_SET"], (1, 5, 11),
+                                 (1, 5, 11), (4, 5, 11))  # fmt: skip
+    t = cs.SearchTables.build(space, [MutationType.INSERT], 4, damaged_neural_net())
+    rows = [a.copy() for a in _rows(space, Program.empty(space.banks))]
+    cs.seed_program_into(t, *rows)
+    assert _program(space, tuple(rows)) == damaged_neural_net()
+    small = ProgramSpace.uniform(Banks(5, 9, 2), ["MATRIX_GAUSSIAN_SET"], (1, 1, 1))
+    with pytest.raises(ValueError, match="predict exceeds max_sizes"):
+        cs.SearchTables.build(small, [MutationType.INSERT], 4, damaged_neural_net())
 
 
 @settings(max_examples=300, deadline=None)
@@ -206,7 +252,7 @@ def _both(
     strategy: str = "evolution",
     population: int = 40,
     tournament: int = 5,
-    initial: str = "random",
+    initial: str | Program = "random",
     remove: str = "oldest",
     combine_mode: str = "mean",
     fec: FECSettings | None = DEFAULT_FEC,
@@ -291,6 +337,67 @@ def test_search_with_random_draws_equals_the_python_engine(fec: FECSettings | No
     _assert_same(strat, want, fast, 800)
     assert "fec_bypassed" not in fast.stats()
     assert fast.full_evaluations == evaluator.full_evaluations
+
+
+def _setup_only_space() -> ProgramSpace:
+    """The reference's Setup-only search (``configs/nonlinear_setup.yaml``), smaller."""
+    gauss = tuple(REGISTRY[n] for n in ("VECTOR_GAUSSIAN_SET", "MATRIX_GAUSSIAN_SET"))
+    frozen = (Component.PREDICT, Component.LEARN)
+    return ProgramSpace(Banks(5, 9, 2), (gauss, gauss, gauss), (1, 5, 11), (1, 5, 11),
+                        (4, 5, 11), frozen)  # fmt: skip
+
+
+def test_setup_only_search_equals_the_python_engine_and_never_changes_predict_or_learn() -> None:
+    """From copies of the damaged network with Predict and Learn frozen, both loops make the
+    same candidates; every member, archived ancestor and the best keep the network's Predict
+    and Learn, and evolution finds a Setup that beats the damaged one (a random init)."""
+    space, start = _setup_only_space(), damaged_neural_net()
+    tasks = nonlinear_teacher_tasks(2, 4, 60, 20, seed=3, zero_rows=(0, 2))
+    types = [MutationType.ALTER_PARAM, MutationType.INSERT, MutationType.REMOVE,
+             MutationType.TRADE]  # fmt: skip
+    strat, want, fast, _ = _both(space, types, tasks, 500, initial=start, mutate_prob=1.0)
+    _assert_same(strat, want, fast, 500)
+    members = [m.genome for m in strat.members()] + [m.genome for m in fast.members()]
+    assert any(m.setup != start.setup for m in members)
+    for m in members:
+        assert m.predict == start.predict and m.learn == start.learn
+    assert fast.best is not None and fast.best.genome.learn == start.learn
+    damaged = float(CompiledInterpreter().fitnesses(start, tasks, np.random.default_rng(0)).mean())
+    assert fast.best.fitness > damaged + 0.05
+    assert any(REGISTRY[int(op)].stochastic for op in fast.best.genome.setup.ops)
+
+
+def test_setup_only_search_keeps_predict_and_learn_through_lineage() -> None:
+    space, start = _setup_only_space(), damaged_neural_net()
+    tasks = nonlinear_teacher_tasks(1, 4, 40, 20, seed=4, zero_rows=(0, 2))
+    fast = CompiledSearch(space, [MutationType.INSERT, MutationType.REMOVE], tasks,
+                          np.random.default_rng(5), population=20, tournament=4,
+                          initial=start, lineage=True)  # fmt: skip
+    log = fast.step(400)
+    assert {mutation_label(int(m)) for m in log.mutations} <= {
+        "initial", "copy", "insert setup", "remove setup"}  # fmt: skip
+    chain = fast.ancestry()
+    assert chain[0].mutation == "initial" and chain[0].program == start
+    assert all(a.program.predict == start.predict and a.program.learn == start.learn for a in chain)
+    with pytest.raises(ValueError, match="memory differs"):
+        CompiledSearch(space, [MutationType.INSERT], tasks, np.random.default_rng(5),
+                       initial=neural_net(Banks(5, 9, 3)))  # fmt: skip
+
+
+def test_programs_read_from_the_search_never_change_afterwards() -> None:
+    """The best, members and ancestors are copies: the loop rewriting its rows in place
+    must not change a program handed out earlier (e.g. the one the selection keeps)."""
+    space = ProgramSpace.uniform(Banks(4, 3, 1), DEMO_OPS, (10, 2, 8))
+    tasks = linear_regression_tasks(3, 4, 20, 10, seed=1)
+    fast = CompiledSearch(space, [MutationType.ALTER_PARAM], tasks, np.random.default_rng(2),
+                          population=20, tournament=3, lineage=True)  # fmt: skip
+    fast.step(40)
+    assert fast.best is not None
+    kept = [fast.best.genome, *(m.genome for m in fast.members())]
+    copies = [program_from_json(program_to_json(p)) for p in kept]
+    fast.step(2000)
+    assert fast.best.genome != kept[0]  # the loop's best row was rewritten ...
+    assert kept == copies  # ... and the programs read before did not follow it
 
 
 def test_lineage_records_every_candidate() -> None:

@@ -129,7 +129,9 @@ class _ConsoleReporter:
 def search(
     config: Annotated[
         str | None,
-        typer.Argument(help="YAML config, or a shipped one: demo, nonlinear, digits, mnist"),
+        typer.Argument(
+            help="YAML config, or a shipped one: demo, nonlinear, nonlinear_setup, digits, mnist"
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed (overrides the config).")] = None,
     max_evals: Annotated[
@@ -265,9 +267,13 @@ def search(
 
 
 def _load_algorithm(path: Path) -> Any:
+    """A run folder's best, an algorithm JSON file, or a baseline named (``neural_net``)."""
+    from primeval.algorithms import baselines
     from primeval.algorithms.program import load_program
     from primeval.runs import RunFolder
 
+    if not path.exists() and str(path) in baselines.NAMED:
+        return baselines.named(str(path))
     if path.is_dir():
         return load_program(RunFolder.open(path).file(RunFolder.BEST))
     return load_program(path)
@@ -275,7 +281,9 @@ def _load_algorithm(path: Path) -> Any:
 
 @app.command()
 def show(
-    path: Annotated[Path, typer.Argument(help="A run folder or an algorithm JSON file.")],
+    path: Annotated[
+        Path, typer.Argument(help="A run folder, an algorithm JSON file or a baseline's name.")
+    ],
     all_: Annotated[bool, typer.Option("--all", help="The raw program, nothing pruned.")] = False,
 ) -> None:
     """Print an algorithm as readable Python/numpy code."""
@@ -394,7 +402,9 @@ def compare(
 
 @app.command("export")
 def export_algorithm(
-    algorithm: Annotated[Path, typer.Argument(help="An algorithm JSON file or a run folder.")],
+    algorithm: Annotated[
+        Path, typer.Argument(help="An algorithm JSON file, a run folder or a baseline's name.")
+    ],
     format_: Annotated[
         str, typer.Option("--format", "-f", help="Output format: python (a numpy module).")
     ] = "python",
@@ -441,7 +451,9 @@ def export_algorithm(
 
 @app.command()
 def evaluate(
-    algorithm: Annotated[Path, typer.Argument(help="An algorithm JSON file or a run folder.")],
+    algorithm: Annotated[
+        Path, typer.Argument(help="An algorithm JSON file, a run folder or a baseline's name.")
+    ],
     config: Annotated[
         str | None,
         typer.Option("--config", "-c", help="Config whose tasks to use (default: demo)."),

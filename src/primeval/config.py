@@ -15,8 +15,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from primeval.algorithms import baselines
+from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType
 from primeval.algorithms.ops import REGISTRY
+from primeval.algorithms.program import Component, Program, ProgramFormatError, load_program
 
 DEMO_OPS = [
     "SCALAR_CONST_SET",
@@ -68,6 +71,9 @@ class SizesConfig(_Strict):
         return (self.setup, self.predict, self.learn)
 
 
+DEFAULT_SIZES = SizesConfig(setup=10, predict=2, learn=8)  # the reference demo's
+
+
 def _check_ops(names: list[str] | None) -> list[str] | None:
     if names is None:
         return None
@@ -77,17 +83,62 @@ def _check_ops(names: list[str] | None) -> list[str] | None:
     return names
 
 
+INITIAL_KINDS = ("random", "empty")
+FunctionName = Literal["setup", "predict", "learn"]
+FUNCTIONS: tuple[FunctionName, ...] = ("setup", "predict", "learn")
+
+
+def initial_program(initial: str) -> Program | None:
+    """The algorithm ``program.initial`` names (None for ``random`` / ``empty``): a baseline of
+    :data:`primeval.algorithms.baselines.NAMED`, or an algorithm JSON file. Raises
+    ``ValueError`` saying what is wrong."""
+    if initial in INITIAL_KINDS:
+        return None
+    if initial in baselines.NAMED:
+        return baselines.named(initial)
+    if not initial.endswith(".json"):
+        raise ValueError(
+            f"{initial!r} is neither random, empty, a baseline ({', '.join(baselines.NAMED)}) "
+            "nor an algorithm .json file"
+        )
+    try:
+        return load_program(initial)
+    except ProgramFormatError as e:
+        raise ValueError(str(e)) from None
+
+
 class ProgramConfig(_Strict):
-    """Allowed ops (for all components, or per component) and sizes."""
+    """Allowed ops (for all components, or per component) and sizes.
+
+    ``initial`` is how the population starts: ``random`` programs or ``empty`` ones (no-ops)
+    of ``sizes``, or copies of one algorithm, named as a baseline (``damaged_neural_net``)
+    or as an algorithm JSON file (relative to the config file); then the initial sizes are
+    the algorithm's, and ``min_sizes`` / ``max_sizes`` default to them.
+    """
 
     ops: Literal["all"] | list[str] = Field(default_factory=lambda: list(DEMO_OPS))
     setup_ops: list[str] | None = None
     predict_ops: list[str] | None = None
     learn_ops: list[str] | None = None
-    sizes: SizesConfig = SizesConfig(setup=10, predict=2, learn=8)
+    sizes: SizesConfig | None = None  # default: the initial algorithm's, or DEFAULT_SIZES
     min_sizes: SizesConfig | None = None
     max_sizes: SizesConfig | None = None
-    initial: Literal["random", "empty"] = "random"
+    initial: str = "random"
+
+    @field_validator("initial")
+    @classmethod
+    def _initial(cls, v: str) -> str:
+        initial_program(v)
+        return v
+
+    def start(self) -> Program | None:
+        """The algorithm the population starts from, if ``initial`` names one."""
+        return initial_program(self.initial)
+
+    def initial_sizes(self, start: Program | None = None) -> tuple[int, int, int]:
+        if start is not None:
+            return start.sizes()
+        return (self.sizes or DEFAULT_SIZES).as_tuple()
 
     @field_validator("ops")
     @classmethod
@@ -109,6 +160,10 @@ class ProgramConfig(_Strict):
 
 
 class MutationConfig(_Strict):
+    """How a parent is changed. ``functions`` are the component functions mutations may
+    change; the others stay as the initial program has them (the reference's Setup-only
+    search of a damaged network freezes Predict and Learn)."""
+
     types: list[MutationType] = Field(
         default_factory=lambda: [
             MutationType.ALTER_PARAM,
@@ -118,6 +173,18 @@ class MutationConfig(_Strict):
         min_length=1,
     )
     prob: float = Field(0.9, ge=0.0, le=1.0)
+    functions: list[FunctionName] = Field(default_factory=lambda: list(FUNCTIONS), min_length=1)
+
+    @field_validator("functions")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists a function twice: {v}")
+        return v
+
+    def frozen(self) -> tuple[Component, ...]:
+        """The components mutations leave alone."""
+        return tuple(c for c in Component if c.label not in self.functions)
 
 
 class SearchConfig(_Strict):
@@ -234,7 +301,54 @@ class Config(_Strict):
             raise ValueError("workers.backend inline runs one worker; use processes or ray")
         if self.hurdles.enabled and any(self.hurdles.tasks >= t.n_tasks for t in w.island_tasks):
             raise ValueError("hurdles.tasks must be smaller than every island's n_tasks")
+        self._check_program()
         return self
+
+    def _check_program(self) -> None:
+        pc, frozen = self.program, self.mutation.frozen()
+        start = pc.start()
+        if self.search.strategy == "random" and (start is not None or frozen):
+            raise ValueError(
+                "search.strategy random draws whole random programs: it cannot start from "
+                "program.initial or keep functions out of mutation.functions"
+            )
+        ops = pc.component_ops()
+        if not any(ops[c] for c in Component if c not in frozen):
+            raise ValueError("no function in mutation.functions has any allowed op")
+        if start is None:
+            return
+        banks = Banks(self.memory.scalars, self.memory.vectors, self.memory.matrices)
+        if start.banks != banks:
+            raise ValueError(
+                f"program.initial {pc.initial!r} uses memory {start.banks}, but memory is {banks}"
+            )
+        sizes = start.sizes()
+        if pc.sizes is not None and pc.sizes.as_tuple() != sizes:
+            raise ValueError(
+                f"program.sizes {pc.sizes.as_tuple()} differ from the sizes of program.initial "
+                f"{pc.initial!r} {sizes}; leave sizes out"
+            )
+        init, lo, hi = self.size_bounds(start)
+        for c in Component:
+            if not lo[c] <= init[c] <= hi[c]:
+                raise ValueError(
+                    f"program.initial {pc.initial!r} has {init[c]} {c.label} instructions, "
+                    f"outside min_sizes..max_sizes ({lo[c]}..{hi[c]})"
+                )
+
+    def size_bounds(
+        self, start: Program | None = None
+    ) -> tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]:
+        """Initial, least and most instructions per function (``start``:
+        ``program.start()``). ``min_sizes`` / ``max_sizes`` default to the initial sizes;
+        a function left out of ``mutation.functions`` keeps its initial size."""
+        pc = self.program
+        init = pc.initial_sizes(start)
+        lo = list(pc.min_sizes.as_tuple() if pc.min_sizes else init)
+        hi = list(pc.max_sizes.as_tuple() if pc.max_sizes else init)
+        for c in self.mutation.frozen():
+            lo[c] = hi[c] = init[c]
+        return init, (lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])
 
     def with_overrides(self, **changes: Any) -> Config:
         """A copy with dotted-path overrides, e.g. ``{"search.max_evals": 100}``; re-validated."""
@@ -269,8 +383,21 @@ def default_config_text() -> str:
     return (importlib.resources.files("primeval") / "configs" / "demo.yaml").read_text()
 
 
+def _anchored(data: Any, base: Path) -> Any:
+    """``data`` with a relative ``program.initial`` file made relative to ``base``, the
+    config file's folder (the run folder's copy then names the same file)."""
+    program = data.get("program") if isinstance(data, dict) else None
+    if not isinstance(program, dict):
+        return data
+    initial = program.get("initial")
+    if not isinstance(initial, str) or not initial.endswith(".json") or Path(initial).is_absolute():
+        return data
+    return {**data, "program": {**program, "initial": str((base / initial).resolve())}}
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Read a YAML config (the embedded demo when ``path`` is None)."""
+    base = Path.cwd()
     if path is None:
         text, source = default_config_text(), "demo.yaml (embedded)"
     else:
@@ -278,7 +405,9 @@ def load_config(path: str | Path | None = None) -> Config:
         builtin = importlib.resources.files("primeval") / "configs" / f"{p.name}.yaml"
         if not p.exists() and builtin.is_file():  # `primeval search nonlinear` names a shipped one
             text, source = builtin.read_text(), f"{p.name}.yaml (shipped)"
+            base = Path(__file__).parent / "configs"
         else:
+            base = p.parent
             try:
                 text, source = p.read_text(), str(p)
             except FileNotFoundError:
@@ -289,7 +418,7 @@ def load_config(path: str | Path | None = None) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return parse_config(data, source)
+    return parse_config(_anchored(data, base), source)
 
 
 def dump_config(config: Config) -> str:

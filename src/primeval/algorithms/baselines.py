@@ -9,7 +9,13 @@ interpreters run like any evolved one:
 - :func:`logistic_regression`: the paper's logistic-regression baseline for the
   projected binary classification tasks (Sec. 4.2);
 - :func:`two_layer_relu_net`: the paper's hand-designed 2-layer ReLU network with
-  backpropagation (Sec. 4.2), whose per-example cost also sets the compute budget.
+  backpropagation (Sec. 4.2), whose per-example cost also sets the compute budget;
+- :func:`neural_net`: the reference code's ``NeuralNet`` (the same network with biases,
+  in the reference's addresses), and :func:`damaged_neural_net`, its Setup without the
+  weight initialization: the start of the reference's nonlinear Setup-only search.
+
+:data:`NAMED` maps stable names to these builders, so a config's ``program.initial`` and
+the command line (``primeval show neural_net``) can name them.
 
 Programs are written with :func:`instr` and :func:`function`, which name ops by
 their registered names, so a listing here reads like the printed algorithm.
@@ -17,7 +23,8 @@ their registered names, so a listing here reads like the printed algorithm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.ops import REGISTRY
@@ -129,3 +136,84 @@ def two_layer_relu_net(
         instr("VECTOR_SUM", out=1, in1=1, in2=5),  # v1 = v1 + v5
     )
     return _checked(setup, predict, learn, banks or Banks(4, 6, 2))
+
+
+def neural_net(
+    banks: Banks | None = None, lr: float = 0.01, init_scale: float = 0.1, damaged: bool = False
+) -> Program:
+    """The reference code's ``NeuralNet``: ``s1 = v2 . relu(m0 v0 + v1) + s2`` by backprop.
+
+    The AutoML-Zero reference's hand-written 2-layer network (``Generator::NeuralNet``, with
+    its default learning rate 0.01 and initial scales 0.1), instruction for instruction and in
+    its addresses: first layer ``m0`` with bias ``v1``, output weights ``v2`` with bias ``s2``,
+    learning rate ``s3``, error ``s4``; pre-activation ``v3``, hidden units ``v4``, the zero
+    vector ``v5`` the ReLU compares with, gradients ``v6..v8`` and ``m1``. Learn takes one SGD
+    step on the squared error, output layer first: as in the reference, the hidden layer's
+    error is backpropagated through the already updated ``v2``. Needs ``Banks(5, 9, 2)``.
+
+    With ``damaged=True`` Setup loses its first two instructions, the Gaussian draws of
+    ``v2`` and ``m0`` (the reference's ``INTEGRATION_TEST_DAMAGED_NEURAL_NET_ALGORITHM``): all
+    weights start at zero, every hidden unit stays at zero, and only the output bias learns,
+    so the network predicts a running mean of the labels.
+    """
+    init = (
+        ()
+        if damaged
+        else (
+            instr("VECTOR_GAUSSIAN_SET", out=2, data=(0.0, init_scale)),  # v2 ~ N(0, scale)
+            instr("MATRIX_GAUSSIAN_SET", out=0, data=(0.0, init_scale)),  # m0 ~ N(0, scale)
+        )
+    )
+    setup = function(*init, instr("SCALAR_CONST_SET", out=3, data=(lr,)))  # s3 = lr
+    predict = function(
+        instr("MATRIX_VECTOR_PRODUCT", out=3, in1=0, in2=0),  # v3 = m0 @ x
+        instr("VECTOR_SUM", out=3, in1=3, in2=1),  # v3 = v3 + v1
+        instr("VECTOR_MAX", out=4, in1=3, in2=5),  # v4 = relu(v3)
+        instr("VECTOR_INNER_PRODUCT", out=1, in1=4, in2=2),  # s1 = v4 . v2
+        instr("SCALAR_SUM", out=1, in1=1, in2=2),  # s1 = s1 + s2
+    )
+    learn = function(
+        instr("SCALAR_DIFF", out=4, in1=0, in2=1),  # s4 = y - s1
+        instr("SCALAR_PRODUCT", out=4, in1=3, in2=4),  # s4 = lr * (y - s1)
+        instr("SCALAR_SUM", out=2, in1=2, in2=4),  # s2 = s2 + s4
+        instr("SCALAR_VECTOR_PRODUCT", out=6, in1=4, in2=4),  # v6 = s4 * v4
+        instr("VECTOR_SUM", out=2, in1=2, in2=6),  # v2 = v2 + v6
+        instr("SCALAR_VECTOR_PRODUCT", out=7, in1=4, in2=2),  # v7 = s4 * v2
+        instr("VECTOR_HEAVYSIDE", out=8, in1=3),  # v8 = (v3 > 0)
+        instr("VECTOR_PRODUCT", out=7, in1=8, in2=7),  # v7 = v8 * v7
+        instr("VECTOR_SUM", out=1, in1=1, in2=7),  # v1 = v1 + v7
+        instr("VECTOR_OUTER_PRODUCT", out=1, in1=7, in2=0),  # m1 = v7 x^T
+        instr("MATRIX_SUM", out=0, in1=0, in2=1),  # m0 = m0 + m1
+    )
+    return _checked(setup, predict, learn, banks or Banks(5, 9, 2))
+
+
+def damaged_neural_net(banks: Banks | None = None, lr: float = 0.01) -> Program:
+    """:func:`neural_net` without its weight initialization (``damaged=True``)."""
+    return neural_net(banks, lr=lr, damaged=True)
+
+
+def _named(*builders: Callable[[], Program]) -> Mapping[str, Callable[[], Program]]:
+    table: dict[str, Callable[[], Program]] = {}
+    for b in builders:
+        if b.__name__ in table:
+            raise ValueError(f"baseline {b.__name__!r} registered twice")
+        table[b.__name__] = b
+    return MappingProxyType(table)
+
+
+NAMED = _named(
+    linear_regression_sgd,
+    logistic_regression,
+    two_layer_relu_net,
+    neural_net,
+    damaged_neural_net,
+)
+"""Baselines by name, each built with its default arguments."""
+
+
+def named(name: str) -> Program:
+    """The baseline called ``name``; ``KeyError`` lists the names for an unknown one."""
+    if name not in NAMED:
+        raise KeyError(f"no baseline named {name!r}; known: {', '.join(NAMED)}")
+    return NAMED[name]()

@@ -49,6 +49,7 @@ from primeval.algorithms.interpret.compiled import (
 from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION
 from primeval.algorithms.mutate import SIGN_FLIP_PROB, MutationType, ProgramSpace
 from primeval.algorithms.ops import REGISTRY, DataInit, DataMutation, Kind
+from primeval.algorithms.program import Component, Program
 
 # --- tables derived from the registry -----------------------------------------------------------
 
@@ -116,15 +117,39 @@ class SearchTables(NamedTuple):
     types: np.ndarray  # mutation type codes
     banks: np.ndarray  # (3,) bank sizes (scalars, vectors, matrices)
     out_lo: np.ndarray  # (3,) first writable address per bank
+    seed_ops: np.ndarray  # (L,) the program initial members copy (``S_SEEDED``), as a row
+    seed_args: np.ndarray  # (L, 3)
+    seed_data: np.ndarray  # (L, 3)
+    seed_lens: np.ndarray  # (3,)
 
     @classmethod
-    def build(cls, space: ProgramSpace, types: list[MutationType], dim: int) -> SearchTables:
+    def build(
+        cls,
+        space: ProgramSpace,
+        types: list[MutationType],
+        dim: int,
+        seed: Program | None = None,
+    ) -> SearchTables:
+        """``seed`` (default: the empty program of the initial sizes) must fit ``max_sizes``."""
         width = max(1, max(len(ops) for ops in space.ops))
         comp_ops = np.zeros((3, width), dtype=np.int64)
         for c, ops in enumerate(space.ops):
             comp_ops[c, : len(ops)] = [spec.code for spec in ops]
         caps = np.array(space.max_sizes, dtype=np.int64) + 1
+        offsets = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
         b = space.banks
+        seed = seed if seed is not None else Program.empty(b, space.init_sizes)
+        length = int(offsets[3])
+        seed_ops = np.zeros(length, dtype=np.int64)
+        seed_args = np.zeros((length, 3), dtype=np.int64)
+        seed_data = np.zeros((length, 3))
+        for c, fn in enumerate(seed.functions):
+            if len(fn) > space.max_sizes[c]:
+                raise ValueError(f"the initial program's {Component(c).label} exceeds max_sizes")
+            lo = int(offsets[c])
+            seed_ops[lo : lo + len(fn)] = fn.ops
+            seed_args[lo : lo + len(fn)] = fn.args
+            seed_data[lo : lo + len(fn)] = fn.data
         return cls(
             ops=op_table(dim),
             comp_ops=comp_ops,
@@ -132,11 +157,15 @@ class SearchTables(NamedTuple):
             init_sizes=np.array(space.init_sizes, dtype=np.int64),
             min_sizes=np.array(space.min_sizes, dtype=np.int64),
             max_sizes=np.array(space.max_sizes, dtype=np.int64),
-            offsets=np.concatenate([[0], np.cumsum(caps)]).astype(np.int64),
+            offsets=offsets,
             mutable=np.array([int(c) for c in space.mutable()], dtype=np.int64),
             types=np.array([MUTATIONS.index(MutationType(t)) for t in types], dtype=np.int64),
             banks=np.array([b.scalars, b.vectors, b.matrices], dtype=np.int64),
             out_lo=np.array([1, 1, 0], dtype=np.int64),
+            seed_ops=seed_ops,
+            seed_args=seed_args,
+            seed_data=seed_data,
+            seed_lens=np.array(seed.sizes(), dtype=np.int64),
         )
 
     @property
@@ -272,15 +301,16 @@ def random_program_into(rng, u, pos, t, ops, args, data, lens):
         _random_function(rng, u, pos, t, c, t.init_sizes[c], ops, args, data, lens)
 
 
-def empty_program_into(t, ops, args, data, lens):
+def seed_program_into(t, ops, args, data, lens):
+    """``AlgorithmSpace.initial`` for an empty or given start: a copy of the tables' seed."""
     for c in range(3):
         base = t.offsets[c]
-        for i in range(base, base + t.init_sizes[c]):
-            ops[i] = 0
+        for i in range(base, base + t.seed_lens[c]):
+            ops[i] = t.seed_ops[i]
             for k in range(3):
-                args[i, k] = 0
-                data[i, k] = 0.0
-        lens[c] = t.init_sizes[c]
+                args[i, k] = t.seed_args[i, k]
+                data[i, k] = t.seed_data[i, k]
+        lens[c] = t.seed_lens[c]
 
 
 def mutate_into(rng, u, pos, t, ops, args, data, lens):
@@ -633,7 +663,7 @@ def hurdle_check(window, finite, hstate, hparams, score):
 _jit = register_jitable(error_model="numpy")
 for _fn in (
     _fresh, _uniform, _below, _normal, _random_row, _random_op, _random_function,
-    _mutate_data, _alter, _shift, random_program_into, empty_program_into, mutate_into,
+    _mutate_data, _alter, _shift, random_program_into, seed_program_into, mutate_into,
     _location, _backward, live_mask_into, encode_live, _mix, fingerprint, _lru_find,
     _lru_unlink, _lru_append, lru_get, _lru_delete, lru_put, combine_into,
     percentile_linear, hurdle_check, restore_generators,
@@ -644,7 +674,7 @@ for _fn in (
 # --- the search loop -----------------------------------------------------------------------------
 
 # Integer settings (``si``).
-S_POPULATION, S_TOURNAMENT, S_RANDOM, S_WORST, S_EMPTY = 0, 1, 2, 3, 4
+S_POPULATION, S_TOURNAMENT, S_RANDOM, S_WORST, S_SEEDED = 0, 1, 2, 3, 4
 S_FEC, S_FEC_TRAIN, S_FEC_VALID, S_MEDIAN, S_HURDLE_TASKS = 5, 6, 7, 8, 9
 S_CLASSIFY, S_N_TRAIN, S_N_VALID, S_FEC_DRAWS, S_LINEAGE = 10, 11, 12, 13, 14
 N_SETTINGS = 15
@@ -933,8 +963,8 @@ def evolve_with(
             random_program_into(rng, ws.u, ws.pos, t, ws.ops, ws.args, ws.data, ws.lens)
             mutation = M_RANDOM * 4 + 3
         elif count < size:
-            if si[S_EMPTY] != 0:
-                empty_program_into(t, ws.ops, ws.args, ws.data, ws.lens)
+            if si[S_SEEDED] != 0:
+                seed_program_into(t, ws.ops, ws.args, ws.data, ws.lens)
             else:
                 random_program_into(rng, ws.u, ws.pos, t, ws.ops, ws.args, ws.data, ws.lens)
             mutation = M_INITIAL * 4 + 3

@@ -141,7 +141,7 @@ class CompiledSearch:
         tournament: int = 10,
         mutate_prob: float = 0.9,
         remove: str = "oldest",
-        initial: str = "random",
+        initial: str | Program = "random",
         combine_mode: str = "mean",
         fec: FECSettings | None = _DEFAULT_FEC,
         hurdle: HurdleSettings | None = None,
@@ -154,8 +154,10 @@ class CompiledSearch:
             raise ValueError("strategy must be 'evolution' or 'random'")
         if remove not in ("oldest", "worst"):
             raise ValueError("remove must be 'oldest' or 'worst'")
-        if initial not in ("random", "empty"):
-            raise ValueError("initial must be 'random' or 'empty'")
+        if not isinstance(initial, Program) and initial not in ("random", "empty"):
+            raise ValueError("initial must be 'random', 'empty' or a Program")
+        if isinstance(initial, Program) and initial.banks != space.banks:
+            raise ValueError("the initial program's memory differs from the space's")
         if combine_mode not in ("mean", "median"):
             raise ValueError(f"unknown fitness combination {combine_mode!r}")
         if population < 1 or tournament < 1:
@@ -168,7 +170,8 @@ class CompiledSearch:
         self.space = space
         self.tasks = tasks
         self.rng = rng  # kept alive: the compiled loop draws from its state by address
-        self.tables = cs.SearchTables.build(space, list(types), tasks.dim)
+        seed = initial if isinstance(initial, Program) else None
+        self.tables = cs.SearchTables.build(space, list(types), tasks.dim, seed)
         st = tasks.stacked()
         self._tasks = _split(st, hurdle.tasks if hurdle is not None else 0)
         size = RANDOM_SEARCH_WINDOW if strategy == "random" else population
@@ -254,7 +257,7 @@ class CompiledSearch:
         si[cs.S_TOURNAMENT] = tournament
         si[cs.S_RANDOM] = strategy == "random"
         si[cs.S_WORST] = remove == "worst"
-        si[cs.S_EMPTY] = initial == "empty"
+        si[cs.S_SEEDED] = not isinstance(initial, str) or initial == "empty"
         si[cs.S_FEC] = fec is not None
         si[cs.S_FEC_TRAIN] = fec.n_train if fec else 0
         si[cs.S_FEC_VALID] = fec.n_valid if fec else 0

@@ -108,18 +108,16 @@ def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
 
 
 def build_space(config: Config) -> AlgorithmSpace:
+    """The program space and initial population a config describes. Functions left out of
+    ``mutation.functions`` are frozen at their initial size."""
     pc = config.program
     banks = Banks(config.memory.scalars, config.memory.vectors, config.memory.matrices)
     ops = tuple(tuple(REGISTRY[n] for n in names) for names in pc.component_ops())
-    init = pc.sizes.as_tuple()
-    space = ProgramSpace(
-        banks,
-        (ops[0], ops[1], ops[2]),
-        init,
-        pc.min_sizes.as_tuple() if pc.min_sizes else init,
-        pc.max_sizes.as_tuple() if pc.max_sizes else init,
-    )
-    return AlgorithmSpace(Mutator(space, config.mutation.types), pc.initial)
+    start = pc.start()
+    init, lo, hi = config.size_bounds(start)
+    space = ProgramSpace(banks, (ops[0], ops[1], ops[2]), init, lo, hi, config.mutation.frozen())
+    mutator = Mutator(space, config.mutation.types)
+    return AlgorithmSpace(mutator, start if start is not None else pc.initial)
 
 
 def build_strategy(config: Config, space: AlgorithmSpace) -> Strategy[Program]:
@@ -232,7 +230,7 @@ def build_search(
         tournament=sc.tournament,
         mutate_prob=config.mutation.prob,
         remove=sc.remove,
-        initial=config.program.initial,
+        initial=space.start if space.initial_kind == "program" else space.initial_kind,
         combine_mode=config.fitness.combine,
         fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
         hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup)

@@ -11,19 +11,27 @@ from primeval.algorithms.program import Program, program_from_json, program_to_j
 
 
 class AlgorithmSpace:
-    """Implements :class:`primeval.engine.genome.GenomeSpace` for :class:`Program`."""
+    """Implements :class:`primeval.engine.genome.GenomeSpace` for :class:`Program`.
 
-    def __init__(self, mutator: Mutator, initial: str = "random") -> None:
-        if initial not in ("random", "empty"):
-            raise ValueError("initial must be 'random' or 'empty'")
+    ``initial`` is ``"random"``, ``"empty"`` (no-ops of the initial sizes), or a program
+    every initial member copies.
+    """
+
+    def __init__(self, mutator: Mutator, initial: str | Program = "random") -> None:
+        if isinstance(initial, Program):
+            self.start: Program = initial
+            self.initial_kind = "program"
+        elif initial in ("random", "empty"):
+            self.start = mutator.empty_program()
+            self.initial_kind = initial
+        else:
+            raise ValueError("initial must be 'random', 'empty' or a Program")
         self.mutator = mutator
-        self.initial_kind = initial
-        self._empty = mutator.empty_program()
 
     def initial(self, rng: np.random.Generator) -> Program:
-        if self.initial_kind == "empty":
-            return self._empty
-        return self.mutator.random_program(rng)
+        if self.initial_kind == "random":
+            return self.mutator.random_program(rng)
+        return self.start
 
     def random(self, rng: np.random.Generator) -> Program:
         return self.mutator.random_program(rng)

@@ -52,8 +52,7 @@ def island_tasks(config: Config, island: int) -> TaskConfig:
 
 def row_sizes(config: Config) -> tuple[int, int, int]:
     """The most instructions a program of this config has, per component."""
-    pc = config.program
-    return (pc.max_sizes or pc.sizes).as_tuple()
+    return config.size_bounds(config.program.start())[2]
 
 
 _PACKED = ("ops", "args", "data", "lens")

@@ -42,8 +42,9 @@ class MutationType(enum.StrEnum):
 class ProgramSpace:
     """What programs may look like: memory, allowed ops and sizes per component.
 
-    A component with no allowed ops is never mutated (as in the reference).
-    Sizes are ``(setup, predict, learn)``; ``max_sizes`` are inclusive.
+    A component with no allowed ops is never mutated (as in the reference), nor is one in
+    ``frozen`` (it keeps what the initial program has, e.g. a hand-written Predict and Learn
+    while Setup evolves). Sizes are ``(setup, predict, learn)``; ``max_sizes`` are inclusive.
     """
 
     banks: Banks
@@ -51,6 +52,7 @@ class ProgramSpace:
     init_sizes: tuple[int, int, int]
     min_sizes: tuple[int, int, int]
     max_sizes: tuple[int, int, int]
+    frozen: tuple[Component, ...] = ()
 
     def __post_init__(self) -> None:
         for c in Component:
@@ -93,7 +95,7 @@ class ProgramSpace:
         )
 
     def mutable(self) -> list[Component]:
-        return [c for c in Component if self.ops[c]]
+        return [c for c in Component if self.ops[c] and c not in self.frozen]
 
 
 class _Draws:
@@ -157,7 +159,7 @@ class Mutator:
         if not types:
             raise ValueError("at least one mutation type is needed")
         if not space.mutable():
-            raise ValueError("no component function has any allowed op")
+            raise ValueError("no component function that may mutate has any allowed op")
         self.space = space
         self.types = tuple(MutationType(t) for t in types)
         self._components = space.mutable()

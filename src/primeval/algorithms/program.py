@@ -74,10 +74,12 @@ class Instruction(NamedTuple):
         return spec.template.format(**fields)
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.setflags(write=False)
-    return a
+def _frozen(a: Any, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    # Always a private copy: the array passed in may be a view of memory its owner keeps
+    # writing (a compiled search's population and best rows), and a Function never changes.
+    out: np.ndarray = np.array(a, dtype=dtype, order="C").reshape(shape)
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,13 +91,9 @@ class Function:
     data: np.ndarray
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "ops", _frozen(np.asarray(self.ops, dtype=np.int16)))
-        object.__setattr__(
-            self, "args", _frozen(np.asarray(self.args, dtype=np.int16).reshape(-1, 3))
-        )
-        object.__setattr__(
-            self, "data", _frozen(np.asarray(self.data, dtype=np.float64).reshape(-1, 3))
-        )
+        object.__setattr__(self, "ops", _frozen(self.ops, np.int16, (-1,)))
+        object.__setattr__(self, "args", _frozen(self.args, np.int16, (-1, 3)))
+        object.__setattr__(self, "data", _frozen(self.data, np.float64, (-1, 3)))
         if not (len(self.ops) == len(self.args) == len(self.data)):
             raise ValueError("ops, args and data must have the same length")
 
