@@ -148,7 +148,7 @@ class CompiledSearch:
         max_cost_ratio: float | None = None,
         max_abs_error: float = MAX_ABS_ERROR,
         lineage: bool = False,
-        lineage_max_mb: float = 64.0,
+        lineage_max_mb: float = 32.0,
     ) -> None:
         if strategy not in ("evolution", "random"):
             raise ValueError("strategy must be 'evolution' or 'random'")
@@ -316,7 +316,7 @@ class CompiledSearch:
 
     def _archive_room(self) -> int:
         """Steps per compiled call when keeping lineage, and the archive's spare rows."""
-        return max(len(self.pop.ids), 4096)
+        return max(len(self.pop.ids), 1024)
 
     def _make_room(self, steps: int) -> None:
         """Leave ``steps`` free archive rows: drop rows no member descends from, thin the
