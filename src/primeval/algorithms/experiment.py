@@ -34,7 +34,7 @@ from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Program, program_from_json, program_to_json
-from primeval.algorithms.tasks.base import TaskSet
+from primeval.algorithms.tasks.base import Task, TaskSet
 from primeval.config import Config, ConfigError, TaskConfig, dump_config
 from primeval.engine.genome import Individual
 from primeval.engine.search import Search, SearchProgress, SearchResult
@@ -95,7 +95,7 @@ def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
     # n_tasks = 3 * len(pairs) gives every pair three different projections and splits.
     order = np.random.default_rng(s).permutation(len(pairs))
     chosen = [pairs[order[i % len(pairs)]] for i in range(tc.n_tasks)]
-    tasks = []
+    tasks: list[Task] = []
     for cycle in range(0, tc.n_tasks, len(pairs)):
         k = cycle // len(pairs)
         tasks.extend(
