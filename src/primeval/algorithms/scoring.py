@@ -2,7 +2,7 @@
 
 Real et al. (2020), "AutoML-Zero: Evolving Machine Learning Algorithms From Scratch" (Sec. 4.2),
 report the evolved algorithm's *test* accuracy on projected binary tasks of held-out class
-pairs beside logistic regression and a 2-layer ReLU net whose hyperparameters were tuned. Here:
+pairs beside hand-designed logistic regression and a 2-layer ReLU net. Here:
 
 - :func:`on_test_split` turns tasks into ones whose validation split is their test split, so
   any interpreter trains an algorithm on the training split with its own Learn and scores
