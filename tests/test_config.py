@@ -23,7 +23,9 @@ def test_default_is_the_reference_demo() -> None:
     assert c.select.tasks.n_tasks == 100 and c.select.sufficient_fitness == 0.9999
 
 
-@pytest.mark.parametrize("name", ["demo", "nonlinear", "nonlinear_setup", "digits", "mnist"])
+@pytest.mark.parametrize(
+    "name", ["demo", "nonlinear", "nonlinear_setup", "digits", "mnist", "cifar10", "projected16"]
+)
 def test_shipped_configs_load_by_name(name: str) -> None:
     assert load_config(name).name == name
 

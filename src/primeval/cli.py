@@ -130,7 +130,8 @@ def search(
     config: Annotated[
         str | None,
         typer.Argument(
-            help="YAML config, or a shipped one: demo, nonlinear, nonlinear_setup, digits, mnist"
+            help="YAML config, or a shipped one: demo, nonlinear, nonlinear_setup, digits, mnist, "
+            "cifar10"
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed (overrides the config).")] = None,
@@ -165,12 +166,20 @@ def search(
         Path | None,
         typer.Option(help="Continue a stopped or killed run from its folder's checkpoint."),
     ] = None,
+    data_path: Annotated[
+        str | None,
+        typer.Option(
+            "--data-path",
+            help="Where the data set's files are, for every projected task set "
+            "(e.g. a cifar-10-batches-py folder).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Search for an algorithm; write a run folder; print the best algorithm found."""
     from primeval.algorithms.experiment import run_experiments
     from primeval.algorithms.printing import to_python
-    from primeval.config import ConfigError, load_config
+    from primeval.config import ConfigError, load_config, with_data_path
     from primeval.runs import RunFolder
 
     try:
@@ -206,6 +215,8 @@ def search(
             given = load_config(config) if config is not None else cfg
             if overrides:
                 given = given.with_overrides(**overrides)
+            if data_path is not None:
+                given = with_data_path(given, data_path)
             if config_hash(given) != config_hash(cfg):
                 raise ConfigError(
                     f"{folder.path}: resume with a changed config is not possible "
@@ -224,6 +235,8 @@ def search(
             cfg = load_config(config)
             if overrides or where:
                 cfg = cfg.with_overrides(**overrides, **where)
+            if data_path is not None:
+                cfg = with_data_path(cfg, data_path)
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             folder = RunFolder.create(out or Path("runs") / f"{cfg.name}-s{cfg.seed}-{stamp}")
         if not quiet:
@@ -451,8 +464,14 @@ def export_algorithm(
 
 @app.command()
 def evaluate(
-    algorithm: Annotated[
-        Path, typer.Argument(help="An algorithm JSON file, a run folder or a baseline's name.")
+    algorithms: Annotated[
+        list[str],
+        typer.Argument(
+            help="Algorithm JSON files, run folders, baselines by name (e.g. neural_net), or "
+            "baselines with tuning: "
+            "baseline:logistic_regression, baseline:two_layer_relu_net (learning rate tuned "
+            "on the validation split), baseline:NAME@LR (a fixed rate)."
+        ),
     ],
     config: Annotated[
         str | None,
@@ -461,48 +480,69 @@ def evaluate(
     tasks: Annotated[
         str, typer.Option(help="Which task set of the config: search, select or final.")
     ] = "final",
+    split: Annotated[
+        str,
+        typer.Option(help="Score on the valid split, or on the test split (train, then test)."),
+    ] = "valid",
+    n_tasks: Annotated[
+        int | None,
+        typer.Option(
+            "--n-tasks",
+            help="Tasks to build instead of the config's; projected tasks cycle through the "
+            "pairs with a new projection each cycle.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for tasks without a fixed seed.")] = 12345,
     interpreter: Annotated[str | None, typer.Option(help="compiled or reference.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_path: Annotated[
+        str | None,
+        typer.Option("--data-path", help="Where the data set's files are (e.g. CIFAR-10)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per algorithm, one per line.")
+    ] = False,
 ) -> None:
-    """Evaluate a saved algorithm on fresh tasks."""
-    import numpy as np
-
+    """Evaluate saved algorithms and baselines on fresh tasks of a config (mean +- s.e.)."""
     from primeval.algorithms.experiment import build_tasks, make_interpreter
-    from primeval.algorithms.interpret.reference import combine
-    from primeval.config import load_config
+    from primeval.algorithms.scoring import SPLITS, parse_baseline, score
+    from primeval.config import load_config, with_data_path
 
+    if split not in SPLITS:
+        fail(f"--split must be valid or test, not {split!r}")
+    if n_tasks is not None and n_tasks < 1:
+        fail("--n-tasks must be >= 1")
+    scores = []
     try:
         cfg = load_config(config)
-        program = _load_algorithm(algorithm)
+        if data_path is not None:
+            cfg = with_data_path(cfg, data_path)
+        programs = [None if parse_baseline(a) else _load_algorithm(Path(a)) for a in algorithms]
         choice = {"search": cfg.tasks, "select": cfg.select.tasks, "final": cfg.final.tasks}
         if tasks not in choice:
             fail(f"--tasks must be search, select or final, not {tasks!r}")
         tc = choice[tasks]
         if tc is None:
             fail(f"the config has no {tasks} tasks")
+        if n_tasks is not None:
+            tc = tc.model_copy(update={"n_tasks": n_tasks})
         task_set = build_tasks(tc, seed)
         interp = make_interpreter(interpreter or cfg.interpreter)
-        fits = interp.fitnesses(program, task_set, np.random.default_rng(seed))
+        for name, program in zip(algorithms, programs, strict=True):
+            scores.append(score(name, program, task_set, interp, seed, split, cfg.fitness.combine))
     except _user_errors() as e:
         fail(str(e))
-    except ValueError as e:  # e.g. memory too small for the program, unknown interpreter
+    except ValueError as e:  # memory too small, unknown interpreter or baseline, no test split
         fail(str(e))
-    result = {
-        "tasks": tasks,
-        "n_tasks": len(task_set),
-        "fitness": combine(fits, cfg.fitness.combine),
-        "combine": cfg.fitness.combine,
-        "min": float(fits.min()),
-        "max": float(fits.max()),
-    }
-    if as_json:
-        print(json.dumps(result))
-    else:
+    for sc in scores:
+        result = {"tasks": tasks, **sc.to_json()}
+        if as_json:
+            print(json.dumps(result))
+            continue
+        rate = "" if sc.lr is None else f"; learning rate {sc.lr:g}"
         console.print(
-            f"fitness {result['fitness']:.6f} ({cfg.fitness.combine} over "
-            f"{len(task_set)} {tasks} tasks; "
-            f"min {result['min']:.6f}, max {result['max']:.6f})",
+            f"{sc.algorithm}: fitness {result['fitness']:.6f} ({sc.combine} over "
+            f"{len(task_set)} {tasks} tasks, {split} split; mean {sc.mean:.4f} +- "
+            f"{_fmt(sc.stderr, 4)} s.e.; min {result['min']:.6f}, max {result['max']:.6f}{rate})",
             highlight=False,
         )
 

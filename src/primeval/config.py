@@ -362,6 +362,18 @@ class Config(_Strict):
         return parse_config(data, "overrides")
 
 
+def with_data_path(config: Config, path: str) -> Config:
+    """A copy whose every projected task set (search, select, final, islands) reads its
+    data set from ``path``, e.g. a local ``cifar-10-batches-py`` folder."""
+    data = config.model_dump(mode="json")
+    sections = [data["tasks"], data["select"]["tasks"], data["final"]["tasks"]]
+    sections += data["workers"]["island_tasks"]
+    for tc in sections:
+        if tc is not None and tc["kind"] == "projected":
+            tc["path"] = path
+    return parse_config(data, "--data-path")
+
+
 def _first_error(e: ValidationError) -> str:
     err = e.errors()[0]
     where = ".".join(str(x) for x in err["loc"]) or "(top level)"

@@ -34,7 +34,7 @@ from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Program, program_from_json, program_to_json
-from primeval.algorithms.tasks.base import TaskSet
+from primeval.algorithms.tasks.base import Task, TaskSet
 from primeval.config import Config, ConfigError, TaskConfig, dump_config
 from primeval.engine.genome import Individual
 from primeval.engine.search import Search, SearchProgress, SearchResult
@@ -90,21 +90,29 @@ def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
         pairs = list(T.ALL_PAIRS)
     else:
         pairs = [(int(a), int(b)) for a, b in tc.pairs]
-    # Tasks cycle through the pairs; a seeded shuffle picks which pairs come first.
+    # Tasks cycle through the pairs; a seeded shuffle picks which pairs come first. A pair's
+    # task depends only on (seed, pair), so each further cycle takes a new projection seed:
+    # n_tasks = 3 * len(pairs) gives every pair three different projections and splits.
     order = np.random.default_rng(s).permutation(len(pairs))
     chosen = [pairs[order[i % len(pairs)]] for i in range(tc.n_tasks)]
-    return T.projected_binary_tasks(
-        x,
-        y,
-        chosen,
-        dim=tc.dim,
-        n_train=tc.n_train,
-        n_valid=tc.n_valid,
-        n_test=tc.n_test,
-        seed=s,
-        epochs=tc.epochs,
-        name=tc.dataset,
-    )
+    tasks: list[Task] = []
+    for cycle in range(0, tc.n_tasks, len(pairs)):
+        k = cycle // len(pairs)
+        tasks.extend(
+            T.projected_binary_tasks(
+                x,
+                y,
+                chosen[cycle : cycle + len(pairs)],
+                dim=tc.dim,
+                n_train=tc.n_train,
+                n_valid=tc.n_valid,
+                n_test=tc.n_test,
+                seed=s if k == 0 else derive_seed(s, "projection", k),
+                epochs=tc.epochs,
+                name=tc.dataset if k == 0 else f"{tc.dataset}#{k}",
+            )
+        )
+    return TaskSet.of(tasks)
 
 
 def build_space(config: Config) -> AlgorithmSpace:
