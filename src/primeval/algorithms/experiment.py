@@ -70,6 +70,15 @@ def _dataset(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray]:
     return load_dataset(name, path, compact=True)
 
 
+def preload_datasets(config: Config) -> None:
+    """Read the image data sets the run's tasks project, now: before worker processes
+    start, so that reading's transient memory (a data set's file and its decoded pixels)
+    never adds to theirs."""
+    for tc in (config.tasks, *config.workers.island_tasks, config.select.tasks, config.final.tasks):
+        if tc is not None and tc.kind == "projected":
+            _dataset(tc.dataset, tc.path)
+
+
 def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
     """The task set a :class:`TaskConfig` describes (its own seed wins over ``seed``)."""
     from primeval.algorithms import tasks as T

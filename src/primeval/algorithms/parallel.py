@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from primeval.algorithms.evaluate import Interpreter
-from primeval.algorithms.experiment import Reporter, RunSummary, _Selection
+from primeval.algorithms.experiment import Reporter, RunSummary, _Selection, preload_datasets
 from primeval.algorithms.islands import FACTORY, Archipelago, Snapshot
 from primeval.algorithms.program import Program
 from primeval.config import Config, ConfigError, dump_config
@@ -235,6 +235,7 @@ def run_islands(
             },
         )
 
+    preload_datasets(config)
     pool = make_pool(wc.resolved_backend(), FACTORY, wc.count, wc.ray_address)
     arch: Archipelago | None = None
     try:
