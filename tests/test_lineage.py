@@ -128,7 +128,7 @@ def test_the_archive_stays_within_its_bound() -> None:
     types = [MutationType.ALTER_PARAM, MutationType.RANDOMIZE_INSTRUCTION]
     s = CompiledSearch(space, types, tasks, np.random.default_rng(3), population=10,
                        tournament=3, lineage=True, lineage_max_mb=1e-6)  # fmt: skip
-    limit = 4 * 1024  # the floor: four compiled calls' worth of rows
+    limit = 2 * 1024  # the floor: two compiled calls' worth of rows
     for _ in range(30):
         s.step(10_000)
         assert int(s.state()["archive.ids"].shape[0]) <= limit

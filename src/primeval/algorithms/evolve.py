@@ -148,7 +148,7 @@ class CompiledSearch:
         max_cost_ratio: float | None = None,
         max_abs_error: float = MAX_ABS_ERROR,
         lineage: bool = False,
-        lineage_max_mb: float = 32.0,
+        lineage_max_mb: float = 16.0,
     ) -> None:
         if strategy not in ("evolution", "random"):
             raise ValueError("strategy must be 'evolution' or 'random'")
@@ -272,7 +272,7 @@ class CompiledSearch:
         self.keeps_lineage = lineage
         self._archive = self._new_archive(self._archive_room() if lineage else 1)
         row_bytes = sum(f[0].nbytes for f in self._archive)
-        self._archive_limit = max(int(lineage_max_mb * 1e6) // row_bytes, 4 * self._archive_room())
+        self._archive_limit = max(int(lineage_max_mb * 1e6) // row_bytes, 2 * self._archive_room())
         max_cost = (
             max_cost_ratio * two_layer_net_cost(dim) if max_cost_ratio is not None else np.inf
         )
