@@ -37,7 +37,7 @@ Design:
   the numpy / numba / Python versions, and is imported from there so that numba's
   ``cache=True`` works (numba cannot cache code built with ``exec``): a second process loads
   machine code instead of compiling. Nothing compiles at import; the first evaluation does
-  (about a minute, cold).
+  (two to three minutes, cold).
 - **Bit-identical to the reference.** numba reimplements numpy, not always the way numpy
   computes. numpy evaluates ``exp``, ``log``, ``tan``, ``arcsin``, ``arccos`` and ``arctan``
   with its own SIMD code (AVX-512, SVML), which differs from the C library's in the last bit
