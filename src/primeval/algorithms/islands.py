@@ -277,8 +277,6 @@ class Archipelago:
         # Runs start once every island is built (a slow start would leave one island idle
         # while the others spend the budget); a restarted island does not hold the others.
         self._ready: set[int] = set()
-        # Built here, once: workers get arrays (a few MB) instead of loading image data sets.
-        self._tasks = [build_island_tasks(config, experiment, i) for i in range(self.n)]
         for i in range(self.n):
             self._init(i, restart=False)
 
@@ -304,7 +302,9 @@ class Archipelago:
                 "experiment": self.experiment,
                 "island": i,
                 "state": state,
-                "tasks": self._tasks[i],
+                # Built here, at each (re)start rather than kept: workers get arrays (a few
+                # MB) instead of loading image data sets, which stay read once per process.
+                "tasks": build_island_tasks(self.config, self.experiment, i),
             },
         )
 
