@@ -9,7 +9,7 @@ into ``(tasks, examples, F)`` arrays to evaluate a program on all of them at onc
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -125,8 +125,16 @@ class TaskSet:
         """Arrays over all tasks: ``train_x (T, N, F)``, ``train_y (T, N)``, ``order (T, E*N)``,
         ``valid_x (T, Nv, F)``, ``valid_y (T, Nv)``."""
         if not self._stacked:
-            for name in ("train_x", "train_y", "valid_x", "valid_y", "order"):
+            names = ("train_x", "train_y", "valid_x", "valid_y", "order")
+            for name in names:
                 a = np.ascontiguousarray(np.stack([getattr(t, name) for t in self.tasks]))
                 a.setflags(write=False)
                 self._stacked[name] = a
+            # The tasks then read views of the stacked arrays (the same values): a task set's
+            # examples are held once, not twice.
+            tasks = tuple(
+                replace(t, **{name: self._stacked[name][k] for name in names})
+                for k, t in enumerate(self.tasks)
+            )
+            object.__setattr__(self, "tasks", tasks)
         return self._stacked
