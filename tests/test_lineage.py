@@ -16,17 +16,8 @@ from primeval.algorithms.mutate import MutationType, ProgramSpace
 from primeval.algorithms.parallel import ANCESTRY, LINEAGE_FOLDER
 from primeval.algorithms.program import load_program
 from primeval.algorithms.tasks import linear_regression_tasks
-from primeval.config import parse_config
+from primeval.config import DEMO_OPS, parse_config
 from primeval.runs import RunFolder
-
-DEMO_OPS = [
-    "SCALAR_CONST_SET",
-    "VECTOR_INNER_PRODUCT",
-    "SCALAR_DIFF",
-    "SCALAR_PRODUCT",
-    "SCALAR_VECTOR_PRODUCT",
-    "VECTOR_SUM",
-]
 
 
 def _search(lineage: bool, seed: int = 4, population: int = 30) -> CompiledSearch:

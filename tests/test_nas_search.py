@@ -93,7 +93,7 @@ class Stuck(Strategy[Cell]):
         return (0,) * N_EDGES, None, "stuck"
 
     def _tell(self, individual: Individual[Cell]) -> None:
-        pass
+        return None  # never learns: the control that must fail the comparison
 
     def members(self) -> list[Individual[Cell]]:
         return []

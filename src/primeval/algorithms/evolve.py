@@ -121,6 +121,20 @@ def mutation_label(code: int) -> str:
     return f"{names[kind]} {where}".strip()
 
 
+def _positions(ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Where each queried id is in ``ids`` (-1 if absent; the last occurrence if repeated)."""
+    by_id = np.argsort(ids, kind="stable")
+    sorted_ids = ids[by_id]
+
+    def find(x: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(sorted_ids, x, side="right") - 1
+        hit = k >= 0
+        hit[hit] = sorted_ids[k[hit]] == x[hit]
+        return np.where(hit, by_id[np.maximum(k, 0)], -1) if len(ids) else np.full(len(x), -1)
+
+    return find
+
+
 SEVERAL = 4 * (len(cs.MUTATIONS) + 4) + 3
 """Mutation code of a candidate whose parent was thinned out of the archive (several
 mutations separate it from its recorded parent)."""
@@ -302,12 +316,8 @@ class CompiledSearch:
         )
 
     def _new_archive(self, n: int) -> cs.Archive:
-        length = self.tables.row_length
         return cs.Archive(
-            ops=np.zeros((n, length), dtype=np.int64),
-            args=np.zeros((n, length, 3), dtype=np.int64),
-            data=np.zeros((n, length, 3)),
-            lens=np.zeros((n, 3), dtype=np.int64),
+            *self._new_migrants(n),  # the program rows
             ids=np.zeros(n, dtype=np.int64),
             parents=np.zeros(n, dtype=np.int64),
             muts=np.zeros(n, dtype=np.int64),
@@ -344,12 +354,7 @@ class CompiledSearch:
         a = self._archive
         used = int(self._ctr[cs.C_ARCHIVED])
         ids, parents, fitness = a.ids[:used], a.parents[:used], a.fitness[:used]
-        by_id = np.argsort(ids)
-        sorted_ids = ids[by_id]
-
-        def row_of(x: np.ndarray) -> np.ndarray:
-            k = np.minimum(np.searchsorted(sorted_ids, x), max(used - 1, 0))
-            return np.where(sorted_ids[k] == x, by_id[k], -1) if used else np.full(len(x), -1)
+        row_of = _positions(ids)
 
         up = row_of(parents)  # each row's parent row, -1 when not archived
         drop = (up >= 0) & (fitness == fitness[np.maximum(up, 0)])
@@ -727,16 +732,15 @@ class CompiledSearch:
         ids = np.concatenate([a.ids[:used], p.ids[members], b.ids[:1] if has_best else b.ids[:0]])
         rows = np.concatenate([np.arange(used), members, np.zeros(int(has_best), np.int64)])
         source = np.repeat([0, 1, 2], [used, len(members), int(has_best)])
-        by_id = np.argsort(ids, kind="stable")
-        sorted_ids = ids[by_id]
+        position = _positions(ids)
         if ident is None:
             ident = int(b.ids[0]) if has_best else -1
         chain: list[Ancestor] = []
         while True:
-            k = int(np.searchsorted(sorted_ids, ident, side="right")) - 1
-            if k < 0 or sorted_ids[k] != ident:
+            k = int(position(np.array([ident]))[0])
+            if k < 0:
                 break
-            src, r = int(source[by_id[k]]), int(rows[by_id[k]])
+            src, r = int(source[k]), int(rows[k])
             if src == 0:
                 parent, mut, fitness = int(a.parents[r]), int(a.muts[r]), float(a.fitness[r])
                 program = self._program(a.ops[r], a.args[r], a.data[r], a.lens[r])
