@@ -37,6 +37,7 @@ from primeval.algorithms.program import Program, program_from_json, program_to_j
 from primeval.algorithms.tasks.base import Task, TaskSet
 from primeval.config import Config, ConfigError, TaskConfig, dump_config
 from primeval.engine.genome import Individual
+from primeval.engine.heap import release_freed_memory
 from primeval.engine.search import Search, SearchProgress, SearchResult
 from primeval.engine.strategies import RandomSearch, RegularizedEvolution, Strategy
 from primeval.runs import RunFolder
@@ -403,6 +404,7 @@ def run_experiments(
     (:mod:`.islands`) and the run folder keeps a checkpoint; ``resume`` continues a run
     from it (see :func:`load_resume`). The reference interpreter runs one in-process search.
     """
+    release_freed_memory()  # before tasks are built: their transients must not stay resident
     rep = reporter or SilentReporter()
     interp = interpreter or make_interpreter(config.interpreter)
     if interp.name == "compiled":

@@ -36,6 +36,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from primeval.engine.heap import release_freed_memory
+
 
 class WorkerError(RuntimeError):
     """A command that raised inside a worker, or a pool that cannot start."""
@@ -155,6 +157,7 @@ class InlinePool:
 def _serve(factory: str, conn: mpc.Connection) -> None:
     """A worker process: answer commands until ``stop`` or the coordinator goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    release_freed_memory()
     handler = _make(factory)
     while True:
         try:
@@ -319,6 +322,7 @@ class RayPool:
 
         class _Actor:
             def __init__(self, factory: str) -> None:
+                release_freed_memory()
                 self.handler = _make(factory)
 
             def handle(self, command: str, argument: Any) -> tuple[bool, Any]:
