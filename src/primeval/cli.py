@@ -247,10 +247,15 @@ def search(
                 f" -> {folder.path}",
                 highlight=False,
             )
+        from primeval.engine.heap import release_freed_memory
+
+        release_freed_memory()  # before compiling and building tasks: see engine.heap
         if cfg.interpreter == "compiled":
+            from primeval.algorithms.experiment import compile_in_child
             from primeval.algorithms.interpret.compiled import CompiledInterpreter
 
-            with console.status("compiling the evaluator (the first run on a machine: ~1 min)"):
+            with console.status("compiling (the first run on a machine: 2-3 min)"):
+                compile_in_child()
                 CompiledInterpreter().warm_up()
         with _ConsoleReporter(quiet) as reporter:
             summary, best = run_experiments(cfg, folder, reporter, resume=point)

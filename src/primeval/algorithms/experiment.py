@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import math
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -60,6 +62,45 @@ def make_interpreter(name: str) -> Interpreter:
 
         return CompiledInterpreter()
     raise ValueError(f"unknown interpreter {name!r}")
+
+
+COMPILED_ENTRIES = ("run_tasks_with", "evolve")
+"""The compiled code's entry points cached on disk: the interpreter's and the search's."""
+
+
+def compile_in_child() -> None:
+    """Compile the compiled code into the disk cache in a child process, if it is not there.
+
+    A process that compiles keeps numba's compiler state (LLVM modules, type information)
+    for its lifetime, some 400 MB more than one that loads the machine code from the cache;
+    and the workers of a search would each compile at once. Done here, the search's processes
+    all load. A file lock makes concurrent callers (test processes, a second search) wait for
+    one compilation. If the child fails, the caller's first evaluation compiles in-process.
+    """
+    from primeval.algorithms.interpret.compiled import cache_lock, is_cached
+
+    if all(is_cached(entry) for entry in COMPILED_ENTRIES):
+        return
+    with cache_lock():
+        for entry in COMPILED_ENTRIES:  # one child each: a compiler's peak is per process
+            if not is_cached(entry):
+                code = f"from primeval.algorithms.experiment import _compile; _compile({entry!r})"
+                subprocess.run([sys.executable, "-c", code], check=False, stdout=subprocess.DEVNULL)
+
+
+def _compile(entry: str) -> None:
+    """Compile entry point ``entry`` of :data:`COMPILED_ENTRIES` in this process."""
+    from primeval.algorithms.interpret.compiled import CompiledInterpreter
+    from primeval.algorithms.islands import build_island
+    from primeval.config import load_config
+
+    release_freed_memory()
+    if entry == "run_tasks_with":
+        CompiledInterpreter().warm_up()
+    elif entry == "evolve":
+        build_island(load_config("demo"), 1, 0).warm()
+    else:
+        raise ValueError(f"unknown entry point {entry!r}")
 
 
 @functools.lru_cache(maxsize=2)
@@ -409,6 +450,8 @@ def run_experiments(
     interp = interpreter or make_interpreter(config.interpreter)
     if interp.name == "compiled":
         from primeval.algorithms.parallel import run_islands
+
+        compile_in_child()
 
         return run_islands(config, folder, rep, interp, resume)
     if resume is not None:

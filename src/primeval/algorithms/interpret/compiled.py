@@ -74,7 +74,9 @@ Design:
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
+import fcntl
 import hashlib
 import importlib
 import importlib.util
@@ -84,7 +86,7 @@ import sys
 import tempfile
 import threading
 import types as pytypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -2262,6 +2264,27 @@ def load_dispatch() -> pytypes.ModuleType:
         spec.loader.exec_module(module)
         _module = module
         return module
+
+
+@contextlib.contextmanager
+def cache_lock() -> Iterator[None]:
+    """An exclusive lock on the disk cache (a file lock: across processes)."""
+    module = load_dispatch()
+    path = Path(module.__file__ or ".").parent / ".compile.lock"
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def is_cached(entry: str) -> bool:
+    """Whether numba's disk cache holds machine code of the generated module's ``entry``
+    (e.g. ``"evolve"``): a process calling it then loads it rather than compiling."""
+    module = load_dispatch()
+    folder = Path(module.__file__ or ".").parent / "__pycache__"
+    return any(folder.glob(f"{module.__name__}.{entry}-*.nbi"))
 
 
 # --- the interpreter ----------------------------------------------------------------------------
