@@ -195,7 +195,7 @@ class SearchConfig(_Strict):
     max_evals: int | None = Field(1_000_000, ge=1)  # per experiment
     time_budget: float | None = Field(None, gt=0)  # seconds, whole run
     lineage: bool = True  # keep the population's ancestors (compiled search): ancestry.json
-    lineage_max_mb: float = Field(16.0, gt=0)  # bound on the ancestors kept, thinned beyond it
+    lineage_max_mb: float = Field(16.0, gt=0)  # ancestors kept, all islands together
 
 
 class FECConfig(_Strict):

@@ -306,7 +306,7 @@ def build_search(
         else None,
         max_cost_ratio=config.fitness.max_cost_ratio,
         lineage=sc.lineage,
-        lineage_max_mb=sc.lineage_max_mb,
+        lineage_max_mb=sc.lineage_max_mb / config.workers.count,  # the islands share it
     )
 
 
