@@ -22,8 +22,13 @@ seeds take different courses, most of all from empty programs (``projected16``):
 the run without migration is the 1-worker search itself, so twice its rate over the 1-worker
 rate (``ratio_2_vs_1_same_work``) is the speed-up on the same work.
 
-Run: ``.venv/bin/python bench/workers.py [--seconds 20] [--config demo --config projected16]
-[--ray]`` (about 5 minutes with defaults; the machine should be otherwise idle).
+With ``--repeat K`` the three runs are made K times, interleaved, and each is reported by its
+median run (with every run's rate), the ratios as medians over rounds of ratios measured in
+the same round: on a shared machine, rates drift by 5-10% between runs.
+
+Run: ``.venv/bin/python bench/workers.py [--seconds 20] [--repeat 3] [--config demo
+--config projected16] [--ray]`` (about 5 minutes with defaults; the machine should be
+otherwise idle).
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ def measure(
     tag = f"{name}-{workers}-{backend}-{'m' if migrate else 'nm'}"
     config = tmp / f"{tag}.yaml"
     config.write_text(dump_config(cfg))
-    out = tmp / f"run-{tag}"
+    out = Path(tempfile.mkdtemp(dir=tmp, prefix=f"run-{tag}-"))  # empty: primeval accepts it
     proc = subprocess.Popen(
         [sys.executable, "-m", "primeval.cli", "search", str(config), "--out", str(out), "-q"],
         stdout=subprocess.DEVNULL,
@@ -147,31 +152,55 @@ def measure(
     }
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median candidates/s, with every run's rate beside it."""
+    ordered = sorted(runs, key=lambda r: r["evals_per_s"])
+    out = dict(ordered[len(ordered) // 2])
+    if len(runs) > 1:
+        out["evals_per_s_runs"] = [r["evals_per_s"] for r in runs]
+        out["island0_evals_per_s_runs"] = [r["island_evals_per_s"][0] for r in runs]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", action="append", help="demo, projected16 or a YAML file")
     parser.add_argument("--seconds", type=float, default=20.0, help="search seconds per run")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of the three runs, interleaved (medians)"
+    )
     parser.add_argument("--ray", action="store_true", help="also 2 workers on a local Ray")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.config or ["demo", "projected16"]:
-            one = measure(name, 1, "inline", args.seconds, Path(tmp))
-            print(json.dumps(one), flush=True)
-            two = measure(name, 2, "processes", args.seconds, Path(tmp))
-            print(json.dumps(two), flush=True)
-            same = measure(name, 2, "processes", args.seconds, Path(tmp), migrate=False)
-            print(json.dumps(same), flush=True)
+            rounds = [
+                (
+                    measure(name, 1, "inline", args.seconds, Path(tmp)),
+                    measure(name, 2, "processes", args.seconds, Path(tmp)),
+                    measure(name, 2, "processes", args.seconds, Path(tmp), migrate=False),
+                )
+                for _ in range(args.repeat)
+            ]
+            one, two, same = (_median_run([r[k] for r in rounds]) for k in range(3))
+            for run in (one, two, same):
+                print(json.dumps(run), flush=True)
+            # Island 0 of a 2-worker run without migration runs the very search of the
+            # 1-worker run (same seed, same tasks): twice its rate over the solo rate is the
+            # speed-up on identical work, free of how fast other seeds' programs grow.
+            same_work = sorted(
+                2 * r[2]["island_evals_per_s"][0] / r[0]["evals_per_s"] for r in rounds
+            )
             ratios = {
                 "config": name,
                 "ratio_2_vs_1": round(two["evals_per_s"] / one["evals_per_s"], 2),
                 "ratio_2_vs_1_full": round(two["full_evals_per_s"] / one["full_evals_per_s"], 2),
-                # Island 0 of a 2-worker run without migration runs the very search of the
-                # 1-worker run (same seed, same tasks): twice its rate over the solo rate is
-                # the speed-up on identical work, free of how fast other seeds' programs grow.
-                "ratio_2_vs_1_same_work": round(
-                    2 * same["island_evals_per_s"][0] / one["evals_per_s"], 2
-                ),
+                "ratio_2_vs_1_same_work": round(same_work[len(same_work) // 2], 2),
             }
+            if args.repeat > 1:
+                ratios["ratio_2_vs_1_same_work_rounds"] = [round(x, 2) for x in same_work]
+                ratios["ratio_2_vs_1_rounds"] = sorted(
+                    round(r[1]["evals_per_s"] / r[0]["evals_per_s"], 2) for r in rounds
+                )
             print(json.dumps(ratios), flush=True)
             if args.ray:
                 print(json.dumps(measure(name, 2, "ray", args.seconds, Path(tmp))), flush=True)

@@ -252,7 +252,7 @@ class Archipelago:
         pool: WorkerPool,
         resume: Snapshot | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
-        batch_seconds: float = 0.1,
+        batch_seconds: float = 0.25,
     ) -> None:
         self.config = config
         self.experiment = experiment
