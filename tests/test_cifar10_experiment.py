@@ -68,6 +68,20 @@ def test_shipped_config_needs_the_local_files(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "CIFAR-10 not found" in r.stderr
 
 
+def test_missing_data_is_reported_before_compiling_or_a_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from primeval.algorithms import experiment
+
+    def no_compiling() -> None:
+        raise AssertionError("compiled before checking the data")
+
+    monkeypatch.setattr(experiment, "compile_in_child", no_compiling)
+    r = runner.invoke(app, ["search", "cifar10", "-q", "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "CIFAR-10 needs a path" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_data_path_reaches_every_projected_task_set(cifar_folder: Path) -> None:
     cfg = with_data_path(load_config("cifar10"), str(cifar_folder))
     assert cfg.tasks.path == cfg.select.tasks.path == str(cifar_folder)

@@ -202,6 +202,10 @@ def search(
         if ray_address is not None:
             where["workers.ray_address"] = ray_address
             where.setdefault("workers.backend", "ray")
+        from primeval.algorithms.experiment import preload_datasets
+        from primeval.engine.heap import release_freed_memory
+
+        release_freed_memory()  # before reading data and compiling: see engine.heap
         point = None
         if resume is not None:
             from primeval.algorithms.parallel import config_hash, load_resume
@@ -229,6 +233,7 @@ def search(
                     "--resume needs interpreter: compiled (the reference path keeps no checkpoint)"
                 )
             point = load_resume(folder, cfg)
+            preload_datasets(cfg)
             for warning in point.warnings:
                 err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         else:
@@ -237,6 +242,7 @@ def search(
                 cfg = cfg.with_overrides(**overrides, **where)
             if data_path is not None:
                 cfg = with_data_path(cfg, data_path)
+            preload_datasets(cfg)  # a missing data set is reported before any folder or compiling
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             folder = RunFolder.create(out or Path("runs") / f"{cfg.name}-s{cfg.seed}-{stamp}")
         if not quiet:
@@ -247,9 +253,6 @@ def search(
                 f" -> {folder.path}",
                 highlight=False,
             )
-        from primeval.engine.heap import release_freed_memory
-
-        release_freed_memory()  # before compiling and building tasks: see engine.heap
         if cfg.interpreter == "compiled":
             from primeval.algorithms.experiment import compile_in_child
             from primeval.algorithms.interpret.compiled import CompiledInterpreter
