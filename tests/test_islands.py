@@ -198,3 +198,36 @@ def test_island_tasks_round_robin(tmp_path: Path) -> None:
     config = small(count=2, island_tasks=[SMALL["tasks"], other])
     assert island_tasks(config, 0).kind == "linear" and island_tasks(config, 1).kind == "nonlinear"
     assert island_tasks(config, 2).kind == "linear"
+
+
+def test_workers_free_their_islands_between_experiments(tmp_path: Path) -> None:
+    """Three experiments on two process workers: each experiment's islands run in full."""
+    data = json.loads(json.dumps(SMALL))
+    data["select"]["max_experiments"] = 3
+    data["search"]["max_evals"] = 6_000
+    data["workers"]["count"] = 2
+    summary, best, records = run(parse_config(data, "test"), tmp_path / "run")
+    assert summary["experiments"] == 3 and summary["evaluations"] == 18_000
+    for experiment in (1, 2, 3):
+        ticks = [r for r in records if r.get("experiment") == experiment and "event" not in r]
+        assert ticks and all(n > 0 for n in ticks[-1]["island_evaluations"])
+    best.validate()
+
+
+def test_release_restarts_a_worker_that_died_meanwhile() -> None:
+    from primeval.algorithms.islands import FACTORY, Archipelago
+    from primeval.engine.workers import ProcessPool
+
+    config = small(count=2, backend="processes")
+    pool = ProcessPool(FACTORY, 2)
+    try:
+        for i in range(2):
+            pool.start(i)
+        for experiment in (1, 2):
+            arch = Archipelago(config, experiment, pool)
+            arch.run(4_000, None, lambda p: False, lambda s: None, lambda: False, 0.2, 60.0)
+            assert all(s.evaluations > 0 for s in arch.status)
+            pool.kill(1)
+            arch.release()
+    finally:
+        pool.close()

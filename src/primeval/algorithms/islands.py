@@ -116,6 +116,7 @@ class IslandWorker:
     """One island, served command by command (in a worker process, an actor or inline).
 
     Commands: ``init`` ({config, experiment, island, state, tasks}), ``run`` (n candidates),
+    ``drop`` (free the island),
     ``ancestry`` (the island best's ancestors, a JSON text each, oldest first),
     ``emigrate`` ((n, seed): packed programs), ``immigrate`` (packed programs: how many
     were queued),
@@ -151,6 +152,9 @@ class IslandWorker:
             return self.search.immigrate_rows(argument, self.sizes)
         if command == "state":
             return self.search.state()
+        if command == "drop":  # the experiment is over: free its island before the next
+            self.search = None
+            return None
         if command == "ancestry":
             # One compact JSON text per link: a long chain as dicts would cost ~10x its text.
             return [json.dumps(a.to_json(), separators=(",", ":")) for a in self.search.ancestry()]
@@ -277,13 +281,18 @@ class Archipelago:
         # Runs start once every island is built (a slow start would leave one island idle
         # while the others spend the budget); a restarted island does not hold the others.
         self._ready: set[int] = set()
+        # Every island's tasks are built before any is sent: the transients of building
+        # (a class pair's pixels as float64) then meet workers that hold no island yet.
+        tasks = [build_island_tasks(config, experiment, i) for i in range(self.n)]
         for i in range(self.n):
-            self._init(i, restart=False)
+            self._init(i, restart=False, tasks=tasks[i])
+            tasks[i] = None
 
     # --- workers -----------------------------------------------------------------------------
 
-    def _init(self, i: int, restart: bool) -> None:
-        """(Re)build island ``i`` on its worker from the last snapshot, if any."""
+    def _init(self, i: int, restart: bool, tasks: Any = None) -> None:
+        """(Re)build island ``i`` on its worker from the last snapshot, if any (``tasks``:
+        its task set, when already built)."""
         snap = self.snapshot
         state = snap.states[i] if snap is not None else None
         restarts = self.status[i].restarts
@@ -302,9 +311,11 @@ class Archipelago:
                 "experiment": self.experiment,
                 "island": i,
                 "state": state,
-                # Built here, at each (re)start rather than kept: workers get arrays (a few
-                # MB) instead of loading image data sets, which stay read once per process.
-                "tasks": build_island_tasks(self.config, self.experiment, i),
+                # Built by the coordinator at each (re)start rather than kept: workers get
+                # arrays (a few MB) and never read an image data set.
+                "tasks": tasks
+                if tasks is not None
+                else build_island_tasks(self.config, self.experiment, i),
             },
         )
 
@@ -545,6 +556,19 @@ class Archipelago:
                         self._take(reply)  # raises WorkerError
                     return list(reply.value)
                 self._take(reply)
+
+    def release(self) -> None:
+        """Have every worker free its island (no run in flight), e.g. before the coordinator
+        builds the next experiment's tasks, so that its transient memory does not add to
+        theirs. A worker that died meanwhile is started afresh for the next experiment."""
+        for i in range(self.n):
+            self.pool.send(i, "drop")
+        while self.busy():
+            for reply in self.pool.receive(0.2):
+                if reply.dead:
+                    self.pool.start(reply.worker)
+                elif reply.error is not None:
+                    self._take(reply)  # raises WorkerError
 
     def collect_snapshot(self) -> Snapshot:
         """Every island's current state (no run in flight): for a final checkpoint."""

@@ -259,7 +259,9 @@ def run_islands(
                     stopped = "time_budget"
                     break
                 before = (total_evals, total_full)
-                arch = None  # the last experiment's islands go before the next are built
+                if arch is not None:
+                    arch.release()  # the last experiment's islands go before the next are built
+                arch = None
                 arch = Archipelago(config, experiment, pool, snapshot, folder.append_progress)
 
                 def on_tick(
