@@ -19,28 +19,38 @@ leaves a half-written result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 class RunFolderError(ValueError):
     """A run folder that cannot be used as asked."""
 
 
-def atomic_write(path: Path, text: str) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file whose content replaces ``path`` when the block ends (a temporary file in the
+    same folder, synced, then ``os.replace``); if the block raises, ``path`` is untouched."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, text: str) -> None:
+    with atomic_file(path) as f:
+        f.write(text)
 
 
 class RunFolder:

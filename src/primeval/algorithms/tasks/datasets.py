@@ -35,6 +35,8 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
+from primeval.runs import atomic_file
+
 Arrays = tuple[np.ndarray, np.ndarray]
 
 MNIST_HINT = (
@@ -345,15 +347,10 @@ def _write_compact(stem: Path, x: UnitRows, y: np.ndarray) -> bool:
         return False
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in (".codes.npy", ".npz"):
-            final = stem.with_suffix(suffix)
-            tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                if suffix == ".npz":
-                    np.savez(f, table=x.table, y=y)
-                else:
-                    np.save(f, x.raw, allow_pickle=False)
-            os.replace(tmp, final)
+        with atomic_file(stem.with_suffix(".codes.npy"), "wb") as f:
+            np.save(f, x.raw, allow_pickle=False)
+        with atomic_file(stem.with_suffix(".npz"), "wb") as f:
+            np.savez(f, table=x.table, y=y)
     except OSError:
         return False
     return True
