@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -40,6 +41,11 @@ FIELDS = {
 }
 
 
+def machine_mb() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+
+
+@pytest.mark.slow
 def test_bench_json_on_the_demo() -> None:
     r = runner.invoke(
         app,
@@ -64,8 +70,10 @@ def test_bench_json_on_the_demo() -> None:
         assert 0 < x["instructions_per_evaluation"] <= 12_100 and x["instructions_per_s"] > 0
         if x["interpreter"] == "reference":
             assert x["instructions_per_evaluation"] == 12_100
-        assert 1 <= x["peak_rss_mb"] <= 4000
-        assert 0 < x["first_eval_s"] < 600 and x["seconds"] > 0
+        # In MB, of the measuring process: more than an interpreter with numpy and numba
+        # loaded holds (kB or GB would fail), less than the machine has.
+        assert 60 <= x["peak_rss_mb"] <= machine_mb()
+        assert x["first_eval_s"] > 0 and x["seconds"] > 0
         if not x["fec"]:
             assert x["evaluations_per_s"] == x["individuals_per_s"]
         if x["interpreter"] == "compiled":

@@ -52,6 +52,7 @@ def test_summarize_counts_successes_and_counts_censored_runs() -> None:
     assert unsolved["random_over_evolution_at_least"] == pytest.approx(4.0)
 
 
+@pytest.mark.slow
 def test_compare_runs_both_strategies_and_writes_the_comparison(tmp_path: Path) -> None:
     config = tmp_path / "tiny.yaml"
     config.write_text(json.dumps(TINY))

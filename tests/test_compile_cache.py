@@ -30,6 +30,7 @@ def test_nothing_runs_when_cached(warm: None, monkeypatch: pytest.MonkeyPatch) -
     assert calls == []
 
 
+@pytest.mark.slow
 def test_a_missing_entry_is_compiled_in_a_child(
     warm: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -384,6 +384,7 @@ def test_setup_only_search_keeps_predict_and_learn_through_lineage() -> None:
                        initial=neural_net(Banks(5, 9, 3)))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_programs_read_from_the_search_never_change_afterwards() -> None:
     """The best, members and ancestors are copies: the loop rewriting its rows in place
     must not change a program handed out earlier (e.g. the one the selection keeps)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, find, given, settings, target
 from hypothesis import strategies as st
 
@@ -348,6 +349,7 @@ def programs(draw: st.DrawFn) -> Program:
     return Program(fns[0], fns[1], fns[2], banks)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,

