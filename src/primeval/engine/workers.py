@@ -263,6 +263,8 @@ class ProcessPool:
             except (EOFError, ConnectionResetError, OSError):
                 out.append(self._dead(i))
                 continue
+            if self._sent[i] and self._procs[i].sentinel in ready:
+                self._procs[i].join(5)  # exited, maybe not yet reaped: is_alive() would say so
             if self._sent[i] and not self._procs[i].is_alive():
                 out.append(self._dead(i))
         return out
