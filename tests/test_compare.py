@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from primeval.report.compare import summarize
+from primeval.algorithms.report.compare import summarize
 
 TINY = {
     "name": "tiny",

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from primeval.algorithms.experiment import run_experiments
+from primeval.algorithms.report import ReportError, write_report
 from primeval.config import parse_config
-from primeval.report import ReportError, write_report
 from primeval.runs import RunFolder
 
 PNG = b"\x89PNG\r\n\x1a\n"

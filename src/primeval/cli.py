@@ -326,7 +326,7 @@ def report(
 ) -> None:
     """Write an HTML report on a run: fitness plots, the best algorithm's ancestry with the
     techniques as they appeared, and the algorithm as code."""
-    from primeval.report import ReportError, write_report
+    from primeval.algorithms.report import ReportError, write_report
 
     errors: tuple[type[BaseException], ...] = (ReportError, *_user_errors())
     try:
@@ -371,8 +371,8 @@ def compare(
     import json as json_module
     import time
 
+    from primeval.algorithms.report.compare import compare as run_compare
     from primeval.config import ConfigError, load_config
-    from primeval.report.compare import compare as run_compare
 
     seed_list = _seeds(seeds)
     if jobs < 1 or time_budget <= 0:

@@ -82,13 +82,24 @@ def non_dominated_sort(points: ArrayLike) -> list[np.ndarray]:
 
 
 def pareto_front(points: ArrayLike) -> np.ndarray:
-    """Ascending indices of the points no other point dominates; of equal points, the first."""
+    """Ascending indices of the points no other point dominates; of equal points, the first.
+
+    A sweep in lexicographic order, best first: no point dominates one before it, so each
+    point is compared only with the front found so far (a NAS-Bench-201 table's 15,625
+    cells in milliseconds, where the pairwise :func:`dominance` would need 244 M pairs).
+    """
     p = clean_vectors(points)
     if p.shape[0] == 0:
         return np.zeros(0, dtype=np.intp)
-    first = non_dominated_sort(p)[0]
-    _, keep = np.unique(p[first], axis=0, return_index=True)
-    return np.sort(first[keep])
+    # np.lexsort sorts by its last key first and is stable: equal points keep their order.
+    order = np.lexsort(tuple(-p[:, k] for k in reversed(range(p.shape[1]))))
+    front: list[int] = []
+    kept = np.empty((0, p.shape[1]))
+    for i in order:
+        if not np.any(np.all(kept >= p[i], axis=1)):  # neither dominated nor a repeat
+            front.append(int(i))
+            kept = np.vstack([kept, p[i]])
+    return np.sort(np.array(front, dtype=np.intp))
 
 
 def tradeoff_front(gain: ArrayLike, cost: ArrayLike) -> np.ndarray:

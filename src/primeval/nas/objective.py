@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
+from primeval.engine.pareto import tradeoff_front as pareto_front  # noqa: F401  (moved)
 
 
 class Objective(Protocol):
@@ -57,18 +57,3 @@ class MnasNetReward:
 
     def describe(self) -> dict[str, Any]:
         return {"objective": self.name, "latency_target": self.target, "weight": self.weight}
-
-
-def pareto_front(accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
-    """Indices of the points no other point beats on both (higher accuracy, lower latency),
-    ordered by latency; of equal points the first is kept."""
-    acc = np.asarray(accuracy, dtype=float)
-    lat = np.asarray(latency, dtype=float)
-    order = np.lexsort((-acc, lat))  # by latency, then the most accurate first
-    front = []
-    best = -math.inf
-    for i in order:
-        if acc[i] > best:
-            front.append(int(i))
-            best = acc[i]
-    return np.array(front, dtype=np.intp)

@@ -1,19 +1,26 @@
 """What a NAS comparison reports: the accuracy-over-time plot, the accuracy/latency
-trade-off the searches found (Pareto fronts), and the best cell. The plots are matplotlib
-figures (:mod:`.plots`; matplotlib is imported when one is drawn), saved as PNG."""
+trade-off the searches found (Pareto fronts, :func:`primeval.engine.pareto.tradeoff_front`),
+and the best cell. The plots are matplotlib figures (:mod:`.plots`; matplotlib is imported
+when one is drawn), saved as PNG; :func:`write_page` gathers a run folder's figures and
+tables into one self-contained HTML page (:mod:`primeval.plots`)."""
 
 from __future__ import annotations
 
+import html
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from primeval.nas.objective import Objective, pareto_front
+from primeval.engine.pareto import tradeoff_front
+from primeval.nas.objective import Objective
 from primeval.nas.plots import finite_range, new_figure, padded
 from primeval.nas.runner import StrategyResult
 from primeval.nas.space import arch_string, cell_from_index
 from primeval.nas.strategies import STRATEGIES
 from primeval.nas.table import Nb201Table
+from primeval.plots import code, image, key_values, note, number, page, table
+from primeval.runs import RunFolder, RunFolderError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -77,11 +84,11 @@ def tradeoff(
     """Per strategy: the Pareto front (accuracy up, latency down) of every cell its runs
     evaluated, and where its final picks lie; and the table's own front."""
     out: dict[str, Any] = {"objective": objective.describe(), "strategies": {}}
-    all_front = pareto_front(table.mean_acc, table.latency)
+    all_front = tradeoff_front(table.mean_acc, table.latency)
     out["table_front"] = [_point(table, int(i)) for i in all_front]
     for r in results:
         seen = np.flatnonzero(r.evaluated)
-        front = seen[pareto_front(table.mean_acc[seen], table.latency[seen])]
+        front = seen[tradeoff_front(table.mean_acc[seen], table.latency[seen])]
         picks = r.final_cells
         lat = table.latency[picks]
         entry: dict[str, Any] = {
@@ -104,7 +111,7 @@ def pareto_figure(results: list[StrategyResult], table: Nb201Table, objective: O
     picks_acc = np.concatenate([table.mean_acc[r.final_cells] for r in results])
     lo_acc = float(np.min(picks_acc)) - 1.0
     hi_acc = table.optimum + 0.3
-    front = pareto_front(table.mean_acc, table.latency)
+    front = tradeoff_front(table.mean_acc, table.latency)
     shown = front[table.mean_acc[front] >= lo_acc]
     lat_ms = 1000 * table.latency
     x_lo, x_hi = finite_range(lat_ms[shown], *(lat_ms[r.final_cells] for r in results))
@@ -150,3 +157,118 @@ def pareto_figure(results: list[StrategyResult], table: Nb201Table, objective: O
             handle.set_alpha(1.0)
             handle.set_sizes([30.0])
     return fig
+
+
+PAGE = "report.html"
+
+
+class NasReportError(ValueError):
+    """The run folder is not a finished NAS comparison."""
+
+
+def _strategy_rows(summary: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for s in summary.get("strategies", []):
+        published = s.get("published_mean")
+        rows.append(
+            [
+                html.escape(str(s["strategy"])),
+                number(s.get("runs")),
+                f"{number(s.get('mean'), 2)} +- {number(s.get('std'), 2)}",
+                f"{number(s.get('min'), 2)} – {number(s.get('max'), 2)}",
+                number(s.get("evaluations_per_run"), 1),
+                "–"
+                if published is None
+                else f"{number(published, 2)} +- {number(s.get('published_std'), 2)}",
+            ]
+        )
+    return rows
+
+
+def _front_rows(pareto: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            html.escape(name),
+            number(len(entry.get("front", []))),
+            number(entry.get("picks_mean_accuracy"), 2),
+            number(entry.get("picks_mean_latency_ms"), 3),
+            number(entry.get("distinct_picks")),
+            number(entry.get("picks_within_target"), 2),
+        ]
+        for name, entry in pareto.get("strategies", {}).items()
+    ]
+
+
+def write_page(run: str | Path, out: str | Path | None = None) -> Path:
+    """Write the HTML page of NAS run folder ``run`` (default ``RUN/report.html``): the
+    strategies' final accuracies, the two figures, the trade-off each search found and the
+    best cell; returns its path."""
+    try:
+        folder = RunFolder.open(run)
+        summary = folder.read_json(RunFolder.SUMMARY)
+        best = folder.read_json(RunFolder.BEST)
+    except RunFolderError as e:
+        raise NasReportError(str(e)) from None
+    if not isinstance(summary, dict) or "strategies" not in summary:
+        raise NasReportError(f"{folder.file(RunFolder.SUMMARY)}: not a NAS comparison")
+    pareto = folder.read_json("pareto.json") if folder.file("pareto.json").exists() else {}
+    title = f"primeval NAS comparison {folder.path.name}"
+    parts = [
+        key_values(
+            [
+                ("benchmark", summary.get("benchmark")),
+                ("dataset", summary.get("dataset")),
+                ("budget_seconds", summary.get("budget_seconds")),
+                ("objective", summary.get("objective", {}).get("objective")),
+                ("optimum", summary.get("optimum")),
+            ],
+            digits=2,
+        ),
+        "<h2>Final validation accuracy of each strategy's pick (%)</h2>",
+        table(
+            ["strategy", "runs", "mean +- std", "range", "evaluations per run", "published"],
+            _strategy_rows(summary),
+        ),
+    ]
+    for name, alt in (
+        ("comparison.png", "best accuracy against simulated search time"),
+        ("pareto.png", "the picks against the table's accuracy/latency front"),
+    ):
+        if folder.file(name).exists():
+            parts.append(image(folder.file(name).read_bytes(), alt))
+    if pareto:
+        parts += [
+            "<h2>Accuracy against latency</h2>",
+            table(
+                [
+                    "strategy",
+                    "front size",
+                    "picks' accuracy",
+                    "picks' latency (ms)",
+                    "distinct picks",
+                    "within target",
+                ],
+                _front_rows(pareto),
+            ),
+            note(
+                f"The table's own front has {len(pareto.get('table_front', []))} cells; a "
+                "strategy's front is that of every cell its runs evaluated."
+            ),
+        ]
+    parts += [
+        "<h2>The best cell found</h2>",
+        key_values(
+            [
+                ("arch", best.get("arch")),
+                ("strategy", best.get("strategy")),
+                ("mean_acc", best.get("mean_acc")),
+                ("latency", best.get("latency")),
+            ],
+            digits=4,
+        ),
+    ]
+    if folder.file("config.yaml").exists():
+        parts += ["<h2>Config</h2>", code(folder.file("config.yaml").read_text())]
+    target = Path(out) if out is not None else folder.file(PAGE)
+    target.write_text(page(title, parts))
+    return target

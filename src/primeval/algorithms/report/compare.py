@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from primeval.config import Config, dump_config
+from primeval.plots import figure_png, new_figure
 from primeval.runs import RunFolder
 
 STRATEGIES = ("evolution", "random")
+FIGURE_SIZE = (1100, 400)  # pixels: two panels side by side
 
 
 @dataclass(frozen=True)
@@ -129,14 +131,8 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def figure(results: list[dict[str, Any]], folders: dict[tuple[str, int], Path]) -> bytes:
     """Success rate and best search fitness against evaluations, one colour per strategy."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = new_figure(FIGURE_SIZE)
+    left, right = fig.subplots(1, 2)
     top = max((r["evaluations"] for r in results), default=1)
     grid = np.linspace(0, top, 200)
     for k, strategy in enumerate(sorted({r["strategy"] for r in results})):
@@ -170,11 +166,7 @@ def figure(results: list[dict[str, Any]], folders: dict[tuple[str, int], Path]) 
     right.legend(loc="lower right")
     for ax in (left, right):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def compare(

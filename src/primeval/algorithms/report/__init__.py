@@ -1,5 +1,5 @@
 """Reports on finished (or stopped) runs: ``primeval report RUN`` (:mod:`.html`)."""
 
-from primeval.report.html import ReportError, write_report
+from primeval.algorithms.report.html import ReportError, write_report
 
 __all__ = ["ReportError", "write_report"]

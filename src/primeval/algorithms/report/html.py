@@ -4,24 +4,33 @@ The page shows what a run folder holds (:mod:`primeval.runs`): the summary; best
 fitness against evaluations and against time (``progress.jsonl``); the best algorithm's
 ancestry as a fitness staircase annotated with the techniques as they appeared (the
 discovery timeline of Real et al. 2020, Figure 6; ``ancestry.json`` and
-:mod:`primeval.report.timeline`); and the selected algorithm (``best.json``) as numpy code,
+:mod:`.timeline`); and the selected algorithm (``best.json``) as numpy code,
 live instructions only, the lines that show a technique highlighted. Plots are drawn with
 matplotlib, saved next to the page (``report/*.png``) and embedded in it, so the HTML file
-alone can be shared.
+alone can be shared (the figure and page helpers of :mod:`primeval.plots`).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from pathlib import Path
 from typing import Any
 
 from primeval.algorithms.lineage import Ancestor
 from primeval.algorithms.program import Component, Program, program_from_json
-from primeval.report.timeline import Discovery, discoveries
+from primeval.algorithms.report.timeline import Discovery, discoveries
+from primeval.plots import (
+    code,
+    figure_png,
+    image,
+    key_values,
+    new_figure,
+    note,
+    number,
+    page,
+    table,
+)
 from primeval.runs import RunFolder, RunFolderError
 
 ANCESTRY = "ancestry.json"
@@ -33,25 +42,15 @@ class ReportError(ValueError):
     """The run folder lacks what a report needs, or holds it corrupt."""
 
 
-def _figure_png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+#: figure sizes in pixels (width, height)
+FITNESS_SIZE = (1100, 360)
+ANCESTRY_SIZE = (1100, 420)
 
 
 def fitness_figure(ticks: list[dict[str, Any]]) -> bytes:
     """Best and mean search fitness against evaluations and against seconds."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    fig = new_figure(FITNESS_SIZE)
+    axes = fig.subplots(1, 2, sharey=True)
     nan = float("nan")
     # Experiments restart the search: a gap between them, not a line.
     rows: list[tuple[float, float, float, float]] = []
@@ -73,8 +72,9 @@ def fitness_figure(ticks: list[dict[str, Any]]) -> bytes:
     for k, (ax, x, label) in enumerate(
         ((axes[0], x_evals, "evaluations"), (axes[1], x_time, "seconds"))
     ):
-        ax.plot(x, best_y, label="best", color="C0")
-        ax.plot(x, mean_y, label="population mean", color="C1")
+        marker = "o" if len(rows) < 3 else None  # a short run's ticks: points, not lines
+        ax.plot(x, best_y, label="best", color="C0", marker=marker)
+        ax.plot(x, mean_y, label="population mean", color="C1", marker=marker)
         for start in starts:
             ax.axvline(start[k], color="0.8", lw=0.8, zorder=0)
         ax.set_xlabel(label)
@@ -83,16 +83,13 @@ def fitness_figure(ticks: list[dict[str, Any]]) -> bytes:
     axes[0].legend(loc="lower right")
     if starts:
         axes[1].set_title("grey lines: a new experiment starts", fontsize=9, loc="right")
-    fig.tight_layout()
-    data = _figure_png(fig)
-    plt.close(fig)
-    return data
+    return figure_png(fig)
 
 
 def ancestry_figure(chain: list[Ancestor], found: list[Discovery]) -> bytes:
     """The ancestors' fitness, oldest first, with each technique marked where it appeared."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(11, 4.2))
+    fig = new_figure(ANCESTRY_SIZE)
+    ax = fig.subplots()
     xs = [a.evaluation for a in chain]
     ys = [a.fitness if math.isfinite(a.fitness) else float("nan") for a in chain]
     ax.step(xs, ys, where="post", color="C0", lw=1.5)
@@ -117,10 +114,7 @@ def ancestry_figure(chain: list[Ancestor], found: list[Discovery]) -> bytes:
     ax.set_ylabel("fitness")
     ax.set_title(f"ancestry of the best algorithm ({len(chain)} generations)", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    data = _figure_png(fig)
-    plt.close(fig)
-    return data
+    return figure_png(fig)
 
 
 def _code_html(program: Program) -> str:
@@ -156,29 +150,7 @@ def _code_html(program: Program) -> str:
     return "\n".join(lines)
 
 
-def _img(data: bytes, alt: str) -> str:
-    return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-
-
-def _num(x: Any, digits: int = 6) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}" if math.isfinite(x) else str(x)
-    if isinstance(x, int) and not isinstance(x, bool):
-        return f"{x:,}"
-    return html.escape(str(x))
-
-
-_CSS = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.8em; }
-table { border-collapse: collapse; } td, th { padding: 2px 12px 2px 0; text-align: left; }
-th { font-weight: 600; } img { max-width: 100%; }
-pre { background: #f6f6f6; padding: 1em; line-height: 1.35; overflow-x: auto; }
-.def { color: #555; } .hit { background: #fff1b8; } .tag { color: #b03a2e; }
-.note { color: #666; font-size: 0.9em; }
-"""
+_CSS = ".def { color: #555; } .hit { background: #fff1b8; } .tag { color: #b03a2e; }"
 
 
 def _load_chain(folder: RunFolder) -> tuple[list[Ancestor], dict[str, Any]] | None:
@@ -234,23 +206,18 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
         "full_evaluations", "experiments", "elapsed_seconds", "evals_per_second", "stopped",
         "seed", "interpreter",
     )  # fmt: skip
-    rows = "".join(
-        f"<tr><th>{k.replace('_', ' ')}</th><td>{_num(summary.get(k))}</td></tr>"
-        for k in keys
-        if k in summary
-    )
+    pairs = [(k, summary[k]) for k in keys if k in summary]
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>primeval run {html.escape(name)}"
-        f"</title><style>{_CSS}</style></head><body>",
-        f"<h1>primeval run <code>{html.escape(name)}</code></h1>",
-        f"<table>{rows}</table>"
-        if rows
-        else "<p class='note'>No summary: the run has not "
-        "finished (or was killed); what follows is what it wrote so far.</p>",
+        key_values(pairs)
+        if pairs
+        else note(
+            "No summary: the run has not finished (or was killed); what follows is what it "
+            "wrote so far."
+        ),
         "<h2>Fitness</h2>",
-        _img(figures["fitness"], "fitness against evaluations and time")
+        image(figures["fitness"], "fitness against evaluations and time")
         if "fitness" in figures
-        else "<p class='note'>No progress ticks.</p>",
+        else note("No progress ticks."),
         "<h2>Ancestry and discoveries</h2>",
     ]
     if chain:
@@ -260,36 +227,40 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
             if saved.get("selected")
             else "it ends in that experiment's best by search fitness, not the selected one"
         )
-        parts.append(_img(figures["ancestry"], "fitness along the best algorithm's ancestry"))
-        parts.append(f"<p class='note'>{len(chain)} ancestors ({where}); {which}.</p>")
+        parts.append(image(figures["ancestry"], "fitness along the best algorithm's ancestry"))
+        parts.append(note(f"{len(chain)} ancestors ({html.escape(where)}); {which}."))
         if found:
-            parts.append(
-                "<table><tr><th>technique</th><th>appeared at evaluation</th>"
-                "<th>ancestor fitness</th><th>generation</th><th>what it is</th></tr>"
-                + "".join(
-                    f"<tr><td>{html.escape(d.technique.replace('_', ' '))}</td>"
-                    f"<td>{d.evaluation:,}</td><td>{_num(d.fitness)}</td><td>{d.index}</td>"
-                    f"<td>{html.escape(d.description)}</td></tr>"
-                    for d in found
-                )
-                + "</table>"
-            )
+            header = ["technique", "appeared at evaluation", "ancestor fitness", "generation"]
+            rows = [
+                [
+                    html.escape(d.technique.replace("_", " ")),
+                    number(d.evaluation),
+                    number(d.fitness),
+                    str(d.index),
+                    html.escape(d.description),
+                ]
+                for d in found
+            ]
+            parts.append(table([*header, "what it is"], rows))
         else:
-            parts.append("<p class='note'>No known technique detected in the best algorithm.</p>")
+            parts.append(note("No known technique detected in the best algorithm."))
     else:
         parts.append(
-            "<p class='note'>No ancestry in this run folder (the reference interpreter, "
-            "<code>search.lineage: false</code>, or a run from before lineage existed).</p>"
+            note(
+                "No ancestry in this run folder (the reference interpreter, "
+                "<code>search.lineage: false</code>, or a run from before lineage existed)."
+            )
         )
     parts += [
         "<h2>The selected algorithm</h2>",
-        "<p class='note'>Live instructions only (<code>primeval show RUN --all</code> lists "
-        "every one); highlighted lines show a detected technique. Memory: "
-        f"s[0] label, s[1] prediction, v[0] features; {best.banks}.</p>",
+        note(
+            "Live instructions only (<code>primeval show RUN --all</code> lists every one); "
+            "highlighted lines show a detected technique. Memory: s[0] label, s[1] prediction, "
+            f"v[0] features; {html.escape(str(best.banks))}."
+        ),
         f"<pre>{_code_html(best)}</pre>",
     ]
     if config_text:
-        parts += ["<h2>Config</h2>", f"<pre>{html.escape(config_text)}</pre>"]
-    parts.append("</body></html>")
-    target.write_text("\n".join(parts))
+        parts += ["<h2>Config</h2>", code(config_text)]
+    target.write_text(page(f"primeval run {name}", parts, _CSS))
     return target
