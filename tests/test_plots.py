@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from primeval.cli import app
-from primeval.nas.report import NasReportError, write_page
+from primeval.nas.report import NasReportError, is_nas_run, write_page
 from primeval.plots import (
     figure_png,
     finite_range,
@@ -76,8 +76,11 @@ def test_the_nas_page_shows_every_strategy_and_embeds_the_figures(tmp_path: Path
     out = tmp_path / "run"
     r = runner.invoke(app, ["nas", "--runs", "3", "--out", str(out), "-q"])
     assert r.exit_code == 0, r.output
-    path = write_page(out)
-    assert path == out / "report.html"
+    assert is_nas_run(out) and not is_nas_run(tmp_path)
+    shown = runner.invoke(app, ["report", str(out)])  # the command picks the NAS page
+    assert shown.exit_code == 0, shown.output
+    path = Path(shown.stdout.strip())
+    assert path == out / "report.html" and write_page(out) == path
     text = path.read_text()
     summary = json.loads((out / "summary.json").read_text())
     for s in summary["strategies"]:

@@ -7,6 +7,7 @@ tables into one self-contained HTML page (:mod:`primeval.plots`)."""
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -197,6 +198,16 @@ def _front_rows(pareto: dict[str, Any]) -> list[list[str]]:
         ]
         for name, entry in pareto.get("strategies", {}).items()
     ]
+
+
+def is_nas_run(run: str | Path) -> bool:
+    """Whether ``run`` is a NAS comparison's run folder (its best cell's format says so)."""
+    path = Path(run) / RunFolder.BEST
+    try:
+        best = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(best, dict) and str(best.get("format", "")).startswith("primeval.nas-")
 
 
 def write_page(run: str | Path, out: str | Path | None = None) -> Path:
