@@ -136,6 +136,7 @@ def task_sets(draw: st.DrawFn) -> TaskSet:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     program=programs(),
@@ -535,6 +536,7 @@ def _in_place(m: np.ndarray, v: np.ndarray) -> None:
     NUMPY_EXACT.multiply(m[3], m[3], m[3])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dim", [1, 2, 4, 5, 16, 17])
 def test_exact_stand_ins_with_the_output_an_input(dim: int) -> None:
     """An output that is an input: numpy copies (or computes a product array) first."""
@@ -576,6 +578,7 @@ def _total(a: np.ndarray) -> Any:
     return NUMPY_EXACT.sum(a)
 
 
+@pytest.mark.slow
 def test_pairwise_sum_above_one_block() -> None:
     """numpy splits sums of more than 128 numbers in halves; so does the compiled one."""
     rng = np.random.default_rng(7)

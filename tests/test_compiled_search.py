@@ -113,6 +113,7 @@ def test_random_programs_equal_the_mutator(all_ops_mutator: Mutator) -> None:
         assert _program(space, tuple(rows)) == want
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), frozen=st.sets(st.sampled_from(list(Component)), max_size=2))
 def test_frozen_functions_are_never_mutated(seed: int, frozen: set[Component]) -> None:

@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from primeval.algorithms.evolve import CompiledSearch
 from primeval.algorithms.experiment import run_experiments
@@ -48,6 +49,7 @@ def test_lineage_does_not_change_the_search() -> None:
     assert plain.best.genome == kept.best.genome
 
 
+@pytest.mark.slow
 def test_the_best_ancestry_is_complete_and_exact() -> None:
     s = _search(True)
     s.step(20_000)
@@ -113,6 +115,7 @@ def test_thinning_bounds_the_archive_and_keeps_chains_whole() -> None:
     assert plain.best.genome == thinned.best.genome
 
 
+@pytest.mark.slow
 def test_the_archive_stays_within_its_bound() -> None:
     space = ProgramSpace.uniform(Banks(4, 3, 1), DEMO_OPS, (10, 2, 8))
     tasks = linear_regression_tasks(4, 4, 30, 20, seed=2)

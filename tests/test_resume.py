@@ -170,6 +170,7 @@ def _fails(*args: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case", ["corrupt", "truncated", "missing folder", "changed config", "changed option"]
 )

@@ -98,6 +98,7 @@ def test_only_the_known_checks_skip(estimator: Any) -> None:
     assert len(statuses["passed"]) >= 45
 
 
+@pytest.mark.slow
 def test_array_api_check_passes_when_enabled() -> None:
     code = """
 import warnings
