@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 
 from primeval.algorithms.experiment import (
-    build_search,
-    build_space,
     build_tasks,
     derive_seed,
     make_interpreter,
     run_experiments,
 )
 from primeval.algorithms.interpret.reference import combine
+from primeval.algorithms.islands import AutomlIslands, build_island, island_tasks
 from primeval.algorithms.program import load_program
 from primeval.config import Config, ConfigError, parse_config
 from primeval.engine.checkpoint import load_checkpoint
@@ -71,9 +70,7 @@ def test_one_inline_worker_is_the_single_process_search(tmp_path: Path) -> None:
     summary, best, records = run(config, tmp_path / "run")
     # The search as run_experiments ran it before islands: one CompiledSearch, experiment 1.
     interp = make_interpreter("compiled")
-    rng = np.random.default_rng(derive_seed(config.seed, "search", 1))
-    tasks = build_tasks(config.tasks, derive_seed(config.seed, "tasks", 1))
-    search = build_search(config, build_space(config), tasks, interp, rng)
+    search = build_island(config, 1, 0)
     result = search.run(max_evals=config.search.max_evals)
     assert best == result.best.genome
     assert summary["search_fitness"] == result.best.fitness
@@ -192,8 +189,6 @@ def test_workers_config_is_checked() -> None:
 
 
 def test_island_tasks_round_robin(tmp_path: Path) -> None:
-    from primeval.algorithms.islands import island_tasks
-
     other = {"kind": "nonlinear", "dim": 4, "n_tasks": 3, "n_train": 30, "n_valid": 10}
     config = small(count=2, island_tasks=[SMALL["tasks"], other])
     assert island_tasks(config, 0).kind == "linear" and island_tasks(config, 1).kind == "nonlinear"
@@ -215,7 +210,7 @@ def test_workers_free_their_islands_between_experiments(tmp_path: Path) -> None:
 
 
 def test_release_restarts_a_worker_that_died_meanwhile() -> None:
-    from primeval.algorithms.islands import FACTORY, Archipelago
+    from primeval.engine.archipelago import FACTORY, Archipelago
     from primeval.engine.workers import ProcessPool
 
     config = small(count=2, backend="processes")
@@ -224,7 +219,7 @@ def test_release_restarts_a_worker_that_died_meanwhile() -> None:
         for i in range(2):
             pool.start(i)
         for experiment in (1, 2):
-            arch = Archipelago(config, experiment, pool)
+            arch = Archipelago(AutomlIslands(config), experiment, pool)
             arch.run(4_000, None, lambda p: False, lambda s: None, lambda: False, 0.2, 60.0)
             assert all(s.evaluations > 0 for s in arch.status)
             pool.kill(1)

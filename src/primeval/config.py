@@ -20,6 +20,8 @@ from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Component, Program, ProgramFormatError, load_program
+from primeval.engine.config import CheckpointConfig
+from primeval.engine.config import WorkersConfig as EngineWorkers
 
 DEMO_OPS = [
     "SCALAR_CONST_SET",
@@ -231,34 +233,17 @@ class FinalConfig(_Strict):
     tasks: TaskConfig | None = TaskConfig(n_tasks=100, n_train=1000, n_valid=100, seed=1_000_000)
 
 
-class WorkersConfig(_Strict):
+class WorkersConfig(EngineWorkers):
     """Parallel islands (Real et al. 2020, AutoML-Zero, Sec. 4.2): ``count`` asynchronous
-    workers, each evolving its own population; every ``migration_interval`` evaluations a
-    worker sends ``migration_fraction`` of its population to a shared pool and takes as many
-    programs from it. ``backend`` ``auto`` runs one worker in this process and several as
-    local processes; ``ray`` runs them as Ray actors (on ``ray_address``, or a local Ray).
-    ``island_tasks``, if given, are the search tasks of island ``i`` (round-robin), e.g.
-    half the islands on one data set and half on another."""
+    workers (where they run: :class:`primeval.engine.config.WorkersConfig`), each evolving
+    its own population; every ``migration_interval`` evaluations a worker sends
+    ``migration_fraction`` of its population to a shared pool and takes as many programs
+    from it. ``island_tasks``, if given, are the search tasks of island ``i``
+    (round-robin), e.g. half the islands on one data set and half on another."""
 
-    count: int = Field(1, ge=1, le=256)
-    backend: Literal["auto", "inline", "processes", "ray"] = "auto"
-    ray_address: str | None = None
     migration_interval: int = Field(10_000, ge=1)
     migration_fraction: float = Field(0.5, gt=0.0, le=1.0)
     island_tasks: list[TaskConfig] = Field(default_factory=list)
-
-    def resolved_backend(self) -> str:
-        if self.backend != "auto":
-            return self.backend
-        if self.ray_address is not None:
-            return "ray"
-        return "inline" if self.count == 1 else "processes"
-
-
-class CheckpointConfig(_Strict):
-    """How often the run folder's checkpoint is rewritten (compiled interpreter only)."""
-
-    every_seconds: float = Field(5.0, gt=0)
 
 
 class Config(_Strict):
