@@ -313,6 +313,15 @@ class AutomlExperiments:
         return self.result.to_json()
 
 
+def budgets(config: Config) -> Budgets:
+    """The run's budgets (``select.max_experiments`` 0: no limit)."""
+    return Budgets(
+        config.search.max_evals,
+        config.search.time_budget,
+        config.select.max_experiments or None,
+    )
+
+
 def resume_config(saved: Config, given: Config) -> Config:
     """The config a resumed run continues with: ``given`` (the run's own config.yaml with
     the user's options), which may differ from ``saved`` in its budgets (:data:`RESUMABLE`)
@@ -337,7 +346,7 @@ def load_run(folder: RunFolder, config: Config) -> ResumePoint:
         raise ConfigError(
             "--resume needs interpreter: compiled (the reference path keeps no checkpoint)"
         )
-    return load_resume(folder, config_hash(config), config.workers.count)
+    return load_resume(folder, config_hash(config), config.workers.count, budgets(config))
 
 
 def run_experiments(
@@ -368,11 +377,7 @@ def run_experiments(
     hooks = AutomlExperiments(config, folder, rep, interp)
     settings = LoopSettings(
         workers=config.workers,
-        budgets=Budgets(
-            config.search.max_evals,
-            config.search.time_budget,
-            config.select.max_experiments or None,
-        ),
+        budgets=budgets(config),
         fingerprint=config_hash(config),
         progress_every_seconds=config.progress_every_seconds,
         checkpoint_every_seconds=config.checkpoint.every_seconds if app.checkpoints else None,

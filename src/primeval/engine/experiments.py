@@ -14,8 +14,10 @@ migration pool under ``pool.``, and as JSON metadata the config fingerprint, the
 per-island counters, the app's own state (``selection``) and the counters before this
 experiment. A run killed at any moment resumes from it (:func:`load_resume`) and loses at
 most one checkpoint interval; SIGINT or SIGTERM stops it cleanly after a final checkpoint
-and summary (``stopped: "interrupted"``). A run that stopped on its time budget keeps its
-islands in the checkpoint, so that a resume with a longer budget continues it exactly.
+and summary (``stopped: "interrupted"``). A finished run's checkpoint says why it stopped;
+one stopped by its time budget keeps its islands, so that a resume with a longer budget
+continues it exactly, and one stopped after ``max_experiments`` resumes with a larger limit
+(:func:`extends`); a solved run is over.
 """
 
 from __future__ import annotations
@@ -119,15 +121,30 @@ class ResumePoint:
         return Snapshot(states=states, islands=list(islands), pool=pool)
 
 
-def load_resume(folder: RunFolder, fingerprint: str, workers: int) -> ResumePoint:
+def extends(meta: dict[str, Any], budgets: Budgets) -> bool:
+    """Whether ``budgets`` let a run that stopped on a budget (checkpoint ``meta``) go on."""
+    stopped = meta.get("stopped")
+    if stopped == "max_experiments":
+        mx = budgets.max_experiments
+        return mx is None or mx > int(meta["experiment"])
+    if stopped == "time_budget":
+        return budgets.time_budget is None or budgets.time_budget > float(meta["elapsed"])
+    return False
+
+
+def load_resume(folder: RunFolder, fingerprint: str, workers: int, budgets: Budgets) -> ResumePoint:
     """The checkpoint of ``folder``, checked against the run's ``fingerprint`` (what must
-    not change) and worker count; raises a one-line error and writes nothing."""
+    not change), worker count and ``budgets`` (a finished run resumes only if they let it
+    go on); raises a one-line error and writes nothing."""
     path = folder.file(RunFolder.CHECKPOINT)
     arrays, meta, warnings = load_checkpoint(path)
     if not isinstance(meta, dict) or not set(meta) >= META_KEYS:
         raise CheckpointError(f"{path}: not a search checkpoint (fields missing)")
-    if meta["finished"]:
-        raise RunFolderError(f"{folder.path}: this run has finished; there is nothing to resume")
+    if meta["finished"] and not extends(meta, budgets):
+        raise RunFolderError(
+            f"{folder.path}: this run has finished ({meta.get('stopped')}); there is nothing "
+            "to resume (a run stopped by a budget resumes with a larger budget)"
+        )
     if meta["config_hash"] != fingerprint:
         raise ResumeError(
             f"{folder.path}: the config differs from the one this run was checkpointed with "
@@ -187,16 +204,25 @@ class _Checkpointer:
         self.settings = settings
         self.hooks = hooks
         self.t0 = 0.0
+        self.last = -math.inf  # when the last checkpoint was written (time.perf_counter)
+
+    def due(self) -> bool:
+        """Whether a checkpoint interval has passed since the last one: experiments that end
+        faster (short NAS runs) are checkpointed together."""
+        every = self.settings.checkpoint_every_seconds
+        return every is not None and time.perf_counter() - self.last >= every
 
     def save(
         self,
         experiment: int,
         snap: Snapshot | None,
         before: tuple[int, int],
-        finished: bool = False,
+        stopped: str | None = None,
     ) -> None:
+        """``stopped``: why the run ended (it is then finished), None while it runs."""
         if self.settings.checkpoint_every_seconds is None:
             return
+        self.last = time.perf_counter()
         arrays = {}
         if snap is not None:
             for i, state in enumerate(snap.states):
@@ -213,7 +239,8 @@ class _Checkpointer:
                 "full_before": before[1],
                 "elapsed": time.perf_counter() - self.t0,
                 "selection": self.hooks.to_json(),
-                "finished": finished,
+                "finished": stopped is not None,
+                "stopped": stopped,
                 "workers": self.settings.workers.count,
             },
         )
@@ -261,7 +288,6 @@ def run_experiments(
     mx = budgets.max_experiments
     pool = make_pool(wc.resolved_backend(), FACTORY, wc.count, wc.ray_address)
     arch: Archipelago | None = None
-    saved_final: Snapshot | None = None
     try:
         with StopFlag() as stop:
             for i in range(wc.count):
@@ -285,7 +311,7 @@ def run_experiments(
                 if deadline is not None and time.perf_counter() >= deadline:
                     stopped = "time_budget"
                     experiment -= snapshot is None  # not started: a resume starts it
-                    ckpt.save(experiment, snapshot, (total_evals, total_full))
+                    ckpt.save(experiment, snapshot, (total_evals, total_full), stopped)
                     experiment += snapshot is None
                     break
                 before = (total_evals, total_full)
@@ -335,9 +361,13 @@ def run_experiments(
                 total_evals = before[0] + arch.evaluations
                 total_full = before[1] + arch.full_evaluations
                 if reason in ("interrupted", "time_budget"):
+                    # The islands are kept, and the app's state from before it looks at this
+                    # experiment's end: an interrupted run, or one given more time, continues
+                    # this experiment as if it had never stopped.
                     if settings.checkpoint_every_seconds is not None:
-                        saved_final = arch.collect_snapshot()
-                        ckpt.save(experiment, saved_final, before)
+                        final = arch.collect_snapshot()
+                        why = None if reason == "interrupted" else reason
+                        ckpt.save(experiment, final, before, why)
                     hooks.on_experiment_end(experiment, arch, complete=False)
                     stopped = "solved" if hooks.solved else reason
                     break
@@ -348,7 +378,8 @@ def run_experiments(
                 if mx and experiment >= mx:
                     stopped = "max_experiments"
                     break
-                ckpt.save(experiment, None, (total_evals, total_full))  # next one fresh
+                if ckpt.due():  # the experiment is done; the next one starts fresh
+                    ckpt.save(experiment, None, (total_evals, total_full))
                 hooks.on_next(experiment)
     finally:
         pool.close()
@@ -363,7 +394,7 @@ def run_experiments(
     )
     folder.write_json(RunFolder.SUMMARY, hooks.summary(outcome))
     if stopped in ("solved", "max_experiments"):
-        ckpt.save(experiment, None, (total_evals, total_full), finished=stopped == "solved")
+        ckpt.save(experiment, None, (total_evals, total_full), stopped)
     folder.append_progress(
         {
             "event": "finished",

@@ -202,7 +202,8 @@ def nas_fingerprint(config: NasConfig) -> str:
 
 def load_nas_run(folder: RunFolder, config: NasConfig) -> ResumePoint:
     """The checkpoint of ``folder`` to continue with ``config``; raises a one-line error."""
-    return load_resume(folder, nas_fingerprint(config), config.workers.count)
+    budgets = Budgets(max_experiments=NasIslands(config).experiments)
+    return load_resume(folder, nas_fingerprint(config), config.workers.count, budgets)
 
 
 def run_nas(
