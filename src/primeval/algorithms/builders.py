@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from primeval.algorithms import tasks as T
+from primeval.algorithms.config import Config, TaskConfig
 from primeval.algorithms.evaluate import (
     AlgorithmEvaluator,
     FECSettings,
@@ -27,7 +28,6 @@ from primeval.algorithms.mutate import Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Program
 from primeval.algorithms.tasks.base import Task, TaskSet
-from primeval.config import Config, TaskConfig
 from primeval.engine.seeds import derive_seed
 from primeval.engine.strategies import RandomSearch, RegularizedEvolution, Strategy
 

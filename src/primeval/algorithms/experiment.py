@@ -33,12 +33,12 @@ from primeval.algorithms.builders import (
     make_interpreter,
     preload_datasets,
 )
+from primeval.algorithms.config import Config, ConfigError, dump_config, load_config
 from primeval.algorithms.evaluate import Interpreter
 from primeval.algorithms.interpret.compiled import CompiledInterpreter, cache_lock, is_cached
 from primeval.algorithms.interpret.reference import combine
 from primeval.algorithms.islands import AutomlIslands, build_island
 from primeval.algorithms.program import Program, program_from_json, program_to_json
-from primeval.config import Config, ConfigError, dump_config, load_config
 from primeval.engine.archipelago import Archipelago
 from primeval.engine.config import WHERE_WORKERS_RUN, Budgets, changed_field
 from primeval.engine.experiments import LoopSettings, Outcome, ResumePoint, load_resume

@@ -31,10 +31,10 @@ from primeval.algorithms.builders import (
     build_tasks,
     make_interpreter,
 )
+from primeval.algorithms.config import Config, TaskConfig, parse_config
 from primeval.algorithms.evolve import CompiledSearch
 from primeval.algorithms.program import Program, program_from_json, program_to_json
 from primeval.algorithms.tasks.base import TaskSet
-from primeval.config import Config, TaskConfig, parse_config
 from primeval.engine.genome import Individual
 from primeval.engine.island import Island, Rows
 from primeval.engine.search import Search, SearchProgress
