@@ -1,13 +1,17 @@
 """Run folders: what a search leaves on disk, under stable names scripts can rely on.
 
+Every app writes the same folder through the engine (AutoML-Zero's searches, NAS
+comparisons); the names below are AutoML-Zero's, NAS's differ only in ``summary.json``'s
+content and its reports (see :mod:`primeval.nas.experiment`).
+
 - ``config.yaml``     the resolved configuration
 - ``progress.jsonl``  one JSON object per progress tick (``evaluations``,
                       ``elapsed_seconds``, ``best_fitness``, ...), appended
 - ``best.json``       the best algorithm so far (primeval.algorithm/1 JSON)
 - ``summary.json``    the outcome (``solved``, ``select_fitness``, ``final_fitness``,
                       ``evaluations``, ``elapsed_seconds``, ...)
-- ``checkpoint.npz``  the islands' states, for ``primeval search --resume`` (compiled
-                      interpreter; ``checkpoint.prev.npz`` is the one before it)
+- ``checkpoint.npz``  the islands' states, for ``--resume`` (AutoML-Zero's compiled
+                      interpreter, NAS; ``checkpoint.prev.npz`` is the one before it)
 
 ``progress.jsonl`` also holds event lines (``{"event": "resumed", ...}``,
 ``"worker_restarted"``, ``"migration"``, ``"workers_started"``, ``"finished"``); progress

@@ -1,7 +1,11 @@
-"""A NAS comparison end to end: every strategy's runs, then the run folder.
+"""A NAS comparison end to end: every strategy's runs on the engine's archipelago, then the
+run folder.
 
-The folder (see :mod:`primeval.runs`) holds ``config.yaml``; ``progress.jsonl`` with one
-line per finished run (the engine's progress fields plus ``strategy``, ``run``,
+Runs go ``workers.count`` at a time (:mod:`.islands`); the engine's experiment loop keeps
+``checkpoint.npz`` (finished runs' traces, running runs' states), so ``--resume`` continues
+a stopped or killed comparison to the same summary. The folder (see
+:mod:`primeval.engine.runs`) holds ``config.yaml``; ``progress.jsonl`` with one line per
+finished run (the engine's progress fields plus ``strategy``, ``run``,
 ``simulated_seconds``, ``final_accuracy`` and ``arch``); ``summary.json`` (one entry per
 strategy: ``runs``, ``mean``, ``std``, ... and the published values; with
 ``evaluate_on``, a ``transfer`` block ``{dataset: {mean, std}}``, see :mod:`.transfer`);
