@@ -173,8 +173,6 @@ def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path: Path) -
 
 
 def test_workers_config_is_checked() -> None:
-    with pytest.raises(ConfigError, match="interpreter: compiled"):
-        parse_config({"interpreter": "reference", "workers": {"count": 2}}, "x")
     with pytest.raises(ConfigError, match="inline"):
         parse_config({"workers": {"count": 2, "backend": "inline"}}, "x")
     with pytest.raises(ConfigError, match="same dim"):
@@ -226,3 +224,21 @@ def test_release_restarts_a_worker_that_died_meanwhile() -> None:
             arch.release()
     finally:
         pool.close()
+
+
+def test_the_reference_interpreter_runs_on_two_process_islands_with_migration(
+    tmp_path: Path,
+) -> None:
+    """The engine's generic strategy island: the same archipelago, programs migrate as JSON."""
+    data = json.loads(json.dumps(SMALL))
+    data["interpreter"] = "reference"
+    data["search"] = {"population": 20, "tournament": 4, "max_evals": 600}
+    data["workers"] = {"count": 2, "migration_interval": 100}
+    summary, best, records = run(parse_config(data, "test"), tmp_path / "run")
+    assert summary["interpreter"] == "reference" and summary["evaluations"] == 600
+    finished = next(r for r in records if r.get("event") == "finished")
+    islands = finished["islands"]
+    assert sum(i["evaluations"] for i in islands) == 600
+    assert all(i["evaluations"] > 0 and i["migrations"] > 0 for i in islands), islands
+    assert not (tmp_path / "run" / RunFolder.CHECKPOINT).exists()  # no FEC cache in a state
+    best.validate()

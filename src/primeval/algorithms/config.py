@@ -281,11 +281,6 @@ class Config(_Strict):
         if len(dims) > 1:
             raise ValueError("search, select, final and island tasks must share the same dim")
         w = self.workers
-        if self.interpreter == "reference" and (w.count > 1 or w.backend in ("processes", "ray")):
-            raise ValueError(
-                "workers: several workers and the processes / ray back ends need "
-                "interpreter: compiled (the reference interpreter runs one worker in-process)"
-            )
         if w.backend == "inline" and w.count > 1:
             raise ValueError("workers.backend inline runs one worker; use processes or ray")
         if self.hurdles.enabled and any(self.hurdles.tasks >= t.n_tasks for t in w.island_tasks):
