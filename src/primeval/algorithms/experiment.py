@@ -35,7 +35,7 @@ from primeval.algorithms.builders import (
 )
 from primeval.algorithms.config import Config, ConfigError, dump_config, load_config
 from primeval.algorithms.evaluate import Interpreter
-from primeval.algorithms.interpret.compiled import CompiledInterpreter, cache_lock, is_cached
+from primeval.algorithms.interpret import compiled
 from primeval.algorithms.interpret.reference import combine
 from primeval.algorithms.islands import AutomlIslands, build_island
 from primeval.algorithms.program import Program, program_from_json, program_to_json
@@ -55,6 +55,7 @@ __all__ = [
     "RunSummary",
     "Selection",
     "SilentReporter",
+    "budgets",
     "build_space",
     "build_tasks",
     "compile_in_child",
@@ -80,11 +81,11 @@ def compile_in_child() -> None:
     all load. A file lock makes concurrent callers (test processes, a second search) wait for
     one compilation. If the child fails, the caller's first evaluation compiles in-process.
     """
-    if all(is_cached(entry) for entry in COMPILED_ENTRIES):
+    if all(compiled.is_cached(entry) for entry in COMPILED_ENTRIES):
         return
-    with cache_lock():
+    with compiled.cache_lock():
         for entry in COMPILED_ENTRIES:  # one child each: a compiler's peak is per process
-            if not is_cached(entry):
+            if not compiled.is_cached(entry):
                 code = f"from primeval.algorithms.experiment import _compile; _compile({entry!r})"
                 subprocess.run([sys.executable, "-c", code], check=False, stdout=subprocess.DEVNULL)
 
@@ -93,7 +94,7 @@ def _compile(entry: str) -> None:
     """Compile entry point ``entry`` of :data:`COMPILED_ENTRIES` in this process."""
     release_freed_memory()
     if entry == "run_tasks_with":
-        CompiledInterpreter().warm_up()
+        compiled.CompiledInterpreter().warm_up()
     elif entry == "evolve":
         build_island(load_config("demo"), 1, 0).warm()
     else:
@@ -359,8 +360,9 @@ def run_experiments(
     """Run the whole job a config describes; write the run folder; return the outcome.
 
     The search runs on ``workers.count`` islands of the engine's archipelago
-    (:mod:`.islands`); with the compiled interpreter the run folder keeps a checkpoint and
-    ``resume`` continues a run from it (see :func:`load_run`).
+    (:mod:`.islands`, which make their own interpreters from the config); ``interpreter``
+    scores the select and final tasks. With the compiled interpreter the run folder keeps a
+    checkpoint and ``resume`` continues a run from it (see :func:`load_run`).
     """
     release_freed_memory()  # before tasks are built: their transients must not stay resident
     rep = reporter or SilentReporter()

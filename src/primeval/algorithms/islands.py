@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from primeval.algorithms import builders
 from primeval.algorithms.builders import (
     build_compiled_search,
     build_evaluator,
     build_space,
     build_strategy,
     build_tasks,
-    make_interpreter,
 )
 from primeval.algorithms.config import Config, TaskConfig, parse_config
 from primeval.algorithms.evolve import CompiledSearch
@@ -185,7 +185,9 @@ class AutomlIslands:
             return CompiledIsland(build_island(config, experiment, island, payload), self.sizes)
         rng = island_rng(config, experiment, island)
         space = build_space(config)
-        evaluator = build_evaluator(config, payload, make_interpreter(config.interpreter), rng)
+        evaluator = build_evaluator(
+            config, payload, builders.make_interpreter(config.interpreter), rng
+        )
         search = Search(build_strategy(config, space), evaluator, rng)
         return StrategyIsland(search, space, lambda: evaluator.full_evaluations)
 
