@@ -122,9 +122,12 @@ def test_search_stops_on_time_budget_and_callback() -> None:
     assert r.stopped == "callback" and r.evaluations > 100
 
 
-def test_search_needs_a_budget() -> None:
-    with pytest.raises(ValueError):
-        Search(RandomSearch(BitSpace()), OneMax(), np.random.default_rng(0))
+def test_running_a_search_needs_a_budget() -> None:
+    """Only run() needs one: an island steps a search without (its archipelago stops it)."""
+    s = Search(RandomSearch(BitSpace()), OneMax(), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="needs max_evals"):
+        s.run()
+    assert s.step() is not None and s.evaluations == 1
 
 
 def test_lru_cache_evicts_least_recently_used() -> None:

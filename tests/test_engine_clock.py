@@ -115,10 +115,11 @@ def test_max_evals_still_applies_with_a_clock() -> None:
 
 def test_a_clock_without_a_budget_is_no_budget() -> None:
     clock = SimulatedClock()
-    with pytest.raises(ValueError):
-        Search(
-            RandomSearch(IntSpace()), CostlyEvaluator(clock), np.random.default_rng(0), clock=clock
-        )
+    s = Search(
+        RandomSearch(IntSpace()), CostlyEvaluator(clock), np.random.default_rng(0), clock=clock
+    )
+    with pytest.raises(ValueError, match="needs max_evals"):
+        s.run()
 
 
 def test_budget_smaller_than_one_evaluation_is_an_error() -> None:

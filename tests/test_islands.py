@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 
 from primeval.algorithms.experiment import (
-    build_search,
-    build_space,
     build_tasks,
     derive_seed,
     make_interpreter,
     run_experiments,
 )
 from primeval.algorithms.interpret.reference import combine
+from primeval.algorithms.islands import AutomlIslands, build_island, island_tasks
 from primeval.algorithms.program import load_program
 from primeval.config import Config, ConfigError, parse_config
 from primeval.engine.checkpoint import load_checkpoint
@@ -71,9 +70,7 @@ def test_one_inline_worker_is_the_single_process_search(tmp_path: Path) -> None:
     summary, best, records = run(config, tmp_path / "run")
     # The search as run_experiments ran it before islands: one CompiledSearch, experiment 1.
     interp = make_interpreter("compiled")
-    rng = np.random.default_rng(derive_seed(config.seed, "search", 1))
-    tasks = build_tasks(config.tasks, derive_seed(config.seed, "tasks", 1))
-    search = build_search(config, build_space(config), tasks, interp, rng)
+    search = build_island(config, 1, 0)
     result = search.run(max_evals=config.search.max_evals)
     assert best == result.best.genome
     assert summary["search_fitness"] == result.best.fitness
@@ -180,8 +177,6 @@ def test_a_killed_worker_is_restarted_and_the_search_completes(tmp_path: Path) -
 
 
 def test_workers_config_is_checked() -> None:
-    with pytest.raises(ConfigError, match="interpreter: compiled"):
-        parse_config({"interpreter": "reference", "workers": {"count": 2}}, "x")
     with pytest.raises(ConfigError, match="inline"):
         parse_config({"workers": {"count": 2, "backend": "inline"}}, "x")
     with pytest.raises(ConfigError, match="same dim"):
@@ -196,8 +191,6 @@ def test_workers_config_is_checked() -> None:
 
 
 def test_island_tasks_round_robin(tmp_path: Path) -> None:
-    from primeval.algorithms.islands import island_tasks
-
     other = {"kind": "nonlinear", "dim": 4, "n_tasks": 3, "n_train": 30, "n_valid": 10}
     config = small(count=2, island_tasks=[SMALL["tasks"], other])
     assert island_tasks(config, 0).kind == "linear" and island_tasks(config, 1).kind == "nonlinear"
@@ -221,7 +214,7 @@ def test_workers_free_their_islands_between_experiments(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_release_restarts_a_worker_that_died_meanwhile() -> None:
-    from primeval.algorithms.islands import FACTORY, Archipelago
+    from primeval.engine.archipelago import FACTORY, Archipelago
     from primeval.engine.workers import ProcessPool
 
     config = small(count=2, backend="processes")
@@ -230,10 +223,28 @@ def test_release_restarts_a_worker_that_died_meanwhile() -> None:
         for i in range(2):
             pool.start(i)
         for experiment in (1, 2):
-            arch = Archipelago(config, experiment, pool)
+            arch = Archipelago(AutomlIslands(config), experiment, pool)
             arch.run(4_000, None, lambda p: False, lambda s: None, lambda: False, 0.2, 60.0)
             assert all(s.evaluations > 0 for s in arch.status)
             pool.kill(1)
             arch.release()
     finally:
         pool.close()
+
+
+def test_the_reference_interpreter_runs_on_two_process_islands_with_migration(
+    tmp_path: Path,
+) -> None:
+    """The engine's generic strategy island: the same archipelago, programs migrate as JSON."""
+    data = json.loads(json.dumps(SMALL))
+    data["interpreter"] = "reference"
+    data["search"] = {"population": 20, "tournament": 4, "max_evals": 600}
+    data["workers"] = {"count": 2, "migration_interval": 100}
+    summary, best, records = run(parse_config(data, "test"), tmp_path / "run")
+    assert summary["interpreter"] == "reference" and summary["evaluations"] == 600
+    finished = next(r for r in records if r.get("event") == "finished")
+    islands = finished["islands"]
+    assert sum(i["evaluations"] for i in islands) == 600
+    assert all(i["evaluations"] > 0 and i["migrations"] > 0 for i in islands), islands
+    assert not (tmp_path / "run" / RunFolder.CHECKPOINT).exists()  # no FEC cache in a state
+    best.validate()

@@ -14,10 +14,10 @@ from primeval.algorithms.interpret.compiled import CompiledInterpreter
 from primeval.algorithms.lineage import Ancestor, needed
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType, ProgramSpace
-from primeval.algorithms.parallel import ANCESTRY, LINEAGE_FOLDER
 from primeval.algorithms.program import load_program
 from primeval.algorithms.tasks import linear_regression_tasks
 from primeval.config import DEMO_OPS, parse_config
+from primeval.engine.lineage import ANCESTRY, LINEAGE_FOLDER, chain_document, select_chain
 from primeval.runs import RunFolder
 
 
@@ -171,18 +171,16 @@ def test_a_run_folder_keeps_the_selected_algorithms_ancestry(tmp_path: Path) -> 
 
 
 def test_lineage_documents_are_json_and_selection_reads_only_the_last_link(tmp_path: Path) -> None:
-    from primeval.algorithms.parallel import _chain_document, _select_ancestry
-
     folder = RunFolder.create(tmp_path / "run")
     folder.file(LINEAGE_FOLDER).mkdir()
     links = ['{"id":3,"parent":null}', '{"id":7,"parent":3}']
     folder.write_text(
         f"{LINEAGE_FOLDER}/experiment_0002.json",
-        _chain_document({"experiment": 2, "island": 1}, links),
+        chain_document({"experiment": 2, "island": 1}, links),
     )
     folder.write_text(
         f"{LINEAGE_FOLDER}/experiment_0003.json",
-        _chain_document({"experiment": 3, "island": 0}, []),
+        chain_document({"experiment": 3, "island": 0}, []),
     )
     expected = {
         "experiment": 2,
@@ -191,9 +189,9 @@ def test_lineage_documents_are_json_and_selection_reads_only_the_last_link(tmp_p
     }
     assert folder.read_json(f"{LINEAGE_FOLDER}/experiment_0002.json") == expected
     for key, selected in [((2, 1, 7), True), ((2, 1, 3), False), ((2, 0, 7), False)]:
-        _select_ancestry(folder, key)
+        select_chain(folder, key)
         assert folder.read_json(ANCESTRY) == {**expected, "selected": selected}
-    _select_ancestry(folder, (3, 0, 5))
+    select_chain(folder, (3, 0, 5))
     assert folder.read_json(ANCESTRY) == {
         "experiment": 3,
         "island": 0,

@@ -63,7 +63,9 @@ def test_nas_json_prints_one_object_per_strategy_and_writes_the_folder(tmp_path:
     } <= names
     summary = json.loads((out / "summary.json").read_text())
     assert summary["budget_seconds"] == 12000 and len(summary["strategies"]) == 3
-    ticks = [json.loads(x) for x in (out / "progress.jsonl").read_text().splitlines()]
+    records = [json.loads(x) for x in (out / "progress.jsonl").read_text().splitlines()]
+    ticks = [r for r in records if "event" not in r]
+    assert [r["event"] for r in records if "event" in r] == ["workers_started", "finished"]
     assert len(ticks) == 24 and all(t["simulated_seconds"] <= 12000 for t in ticks)
     assert {"evaluations", "best_fitness", "final_accuracy", "arch", "run"} <= set(ticks[0])
     for name in ("comparison.png", "pareto.png"):

@@ -196,15 +196,15 @@ def test_bad_resume_is_one_line_and_changes_nothing(
         (tmp_path / "other.yaml").write_text(json.dumps(changed))
         args = [str(tmp_path / "other.yaml"), *args]
     else:
-        args = [*args, "--max-evals", "5"]
+        args = [*args, "--workers", "2"]
     before = _files(run)
     line = _fails(*args)
     expected = {
         "corrupt": "checkpoint",
         "truncated": "checkpoint",
         "missing folder": "no such run folder",
-        "changed config": "changed config",
-        "changed option": "changed config",
+        "changed config": "seed differs",
+        "changed option": "workers.count differs",
     }[case]
     assert expected in line and line.startswith("error:")
     assert _files(run) == before
@@ -274,3 +274,60 @@ def test_sigkill_in_a_later_experiment_resumes_to_the_same_result(tmp_path: Path
     assert [got[k] for k in KEYS] == [getattr(want, k) for k in KEYS]
     assert got["experiments"] == want.experiments == 3
     assert load_program(out / "best.json") == want_best
+
+
+def _resume(run: Path, *args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "primeval.cli", "search", "-q", "--resume", str(run), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((run / "summary.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_resume_may_shorten_max_evals_and_ends_as_a_run_with_that_budget(
+    tmp_path: Path, stopped_run: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(stopped_run, run)
+    at = load_checkpoint(run / RunFolder.CHECKPOINT)[1]["islands"][0]["evaluations"]
+    budget = at + 4_000
+    got = _resume(run, "--max-evals", str(budget))
+    assert got["evaluations"] == budget and got["stopped"] == "max_experiments"
+    config = dict(CONFIG, search={**CONFIG["search"], "max_evals": budget})
+    want, _ = run_experiments(parse_config(config, "test"), RunFolder.create(tmp_path / "whole"))
+    assert [got[k] for k in KEYS] == [getattr(want, k) for k in KEYS]
+    assert "search:\n" in (run / RunFolder.CONFIG).read_text()
+    assert f"max_evals: {budget}" in (run / RunFolder.CONFIG).read_text()
+
+
+def test_a_run_out_of_experiments_resumes_with_more(tmp_path: Path) -> None:
+    config = dict(CONFIG, search={"population": 30, "tournament": 4, "max_evals": 2000})
+    run = RunFolder.create(tmp_path / "run")
+    first, _ = run_experiments(parse_config(config, "test"), run)
+    assert first.experiments == 1
+    assert "larger budget" in _fails("--resume", str(run.path))
+    got = _resume(run.path, "--max-experiments", "2")
+    more = dict(config, select={**CONFIG["select"], "max_experiments": 2})
+    want, _ = run_experiments(parse_config(more, "test"), RunFolder.create(tmp_path / "whole"))
+    assert got["experiments"] == 2 and got["evaluations"] == 4000
+    assert [got[k] for k in KEYS] == [getattr(want, k) for k in KEYS]
+    assert "finished (max_experiments)" in _fails("--resume", str(run.path))
+
+
+def test_a_run_out_of_time_resumes_with_a_longer_time_budget(tmp_path: Path) -> None:
+    config = dict(CONFIG, search={"population": 60, "tournament": 6, "max_evals": None})
+    config["search"]["time_budget"] = 0.5
+    run = RunFolder.create(tmp_path / "run")
+    first, _ = run_experiments(parse_config(config, "test"), run)
+    assert first.stopped == "time_budget" and first.evaluations > 0
+    assert "finished (time_budget)" in _fails("--resume", str(run.path))
+    meta = load_checkpoint(run.file(RunFolder.CHECKPOINT))[1]
+    assert meta["islands"][0]["evaluations"] == first.evaluations  # the islands are kept
+    got = _resume(run.path, "--time-budget", "1.5")
+    assert got["stopped"] == "time_budget" and got["evaluations"] > first.evaluations
+    assert got["elapsed_seconds"] >= 1.5
+    resumed = next(r for r in run.records() if r.get("event") == "resumed")
+    assert resumed["evaluations"] == first.evaluations

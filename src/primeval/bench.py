@@ -66,6 +66,7 @@ from typing import Any
 
 import numpy as np
 
+from primeval.algorithms import builders, islands
 from primeval.algorithms.interpret.reference import ReferenceInterpreter
 from primeval.algorithms.program import Program
 from primeval.algorithms.tasks.base import TaskSet
@@ -354,36 +355,32 @@ class _LastProgress:
 def _warm_search(cfg: Config, tasks: TaskSet, interp: Any) -> None:
     """One candidate through the search loop the run will use: the compiled search loads (or
     compiles) its own machine code at its first call."""
-    from primeval.algorithms import experiment
-
-    build = getattr(experiment, "build_search", None)
-    if build is not None:
-        space = experiment.build_space(cfg)
-        build(cfg, space, tasks, interp, np.random.default_rng(0)).run(max_evals=1)
+    if cfg.interpreter == "compiled":
+        islands.build_island(cfg, 1, 0, tasks).step(1)
 
 
 @contextlib.contextmanager
-def _capturing_searches() -> Iterator[list[Any]]:
-    """The search runners ``run_experiments`` builds while this is open (to read counters it
-    does not report, such as the compiled search's live instructions)."""
-    from primeval.algorithms import experiment
-
+def _capturing_searches(interp: Any) -> Iterator[list[Any]]:
+    """The compiled searches ``run_experiments`` builds for its islands while this is open (to
+    read counters it does not report, such as the compiled search's live instructions); the
+    reference interpreter's islands (in this process: one inline worker) evaluate with
+    ``interp``, which counts what they run."""
     made: list[Any] = []
-    build = getattr(experiment, "build_search", None)
-    if build is None:
-        yield made
-        return
+    build = islands.build_island
+    make = builders.make_interpreter
 
     def capture(*args: Any, **kwargs: Any) -> Any:
         runner = build(*args, **kwargs)
         made.append(runner)
         return runner
 
-    setattr(experiment, "build_search", capture)  # noqa: B010
+    setattr(islands, "build_island", capture)  # noqa: B010
+    setattr(builders, "make_interpreter", lambda name: interp)  # noqa: B010
     try:
         yield made
     finally:
-        setattr(experiment, "build_search", build)  # noqa: B010
+        setattr(islands, "build_island", build)  # noqa: B010
+        setattr(builders, "make_interpreter", make)  # noqa: B010
 
 
 def measure(config: str, interpreter: str, fec: bool, seconds: float) -> Measurement:
@@ -421,7 +418,7 @@ def measure(config: str, interpreter: str, fec: bool, seconds: float) -> Measure
     reporter = _LastProgress(tally)
     with (
         tempfile.TemporaryDirectory(prefix="primeval-bench-") as tmp,
-        _capturing_searches() as runners,
+        _capturing_searches(interp) as runners,
     ):
         folder = RunFolder.create(Path(tmp) / "run")
         summary, _ = run_experiments(cfg, folder, reporter, interpreter=interp)

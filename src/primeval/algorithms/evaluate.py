@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from primeval.algorithms.baselines import two_layer_relu_net
 from primeval.algorithms.interpret.reference import combine
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Component, Program
@@ -75,8 +76,6 @@ def per_example_cost(program: Program, dim: int) -> int:
 @cache
 def two_layer_net_cost(dim: int) -> int:
     """Per-example cost of the hand-written 2-layer ReLU net with backprop."""
-    from primeval.algorithms.baselines import two_layer_relu_net
-
     return per_example_cost(two_layer_relu_net(), dim)
 
 

@@ -8,60 +8,65 @@ or the budget ends. The chosen algorithm is then scored on *final* tasks.
 Unlike the reference, primeval also checks the best algorithm on the select
 tasks while a search runs (``select.check_during_search``), so a run stops as
 soon as it has succeeded.
+
+The loop itself is the engine's (:func:`primeval.engine.experiments.run_experiments`, over
+the islands of :mod:`.islands`); this module adds what AutoML-Zero means by an experiment's
+outcome (:class:`Selection`), its summary and its resume rules (:func:`resume_config`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import subprocess
 import sys
-import time
-import zlib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from primeval.algorithms.evaluate import (
-    AlgorithmEvaluator,
-    FECSettings,
-    HurdleSettings,
-    Interpreter,
+from primeval.algorithms.builders import (
+    build_space,
+    build_tasks,
+    derive_seed,
+    make_interpreter,
+    preload_datasets,
 )
-from primeval.algorithms.genome import AlgorithmSpace
-from primeval.algorithms.interpret.reference import ReferenceInterpreter, combine
-from primeval.algorithms.memory import Banks
-from primeval.algorithms.mutate import Mutator, ProgramSpace
-from primeval.algorithms.ops import REGISTRY
+from primeval.algorithms.config import Config, ConfigError, dump_config, load_config
+from primeval.algorithms.evaluate import Interpreter
+from primeval.algorithms.interpret import compiled
+from primeval.algorithms.interpret.reference import combine
+from primeval.algorithms.islands import AutomlIslands, build_island
 from primeval.algorithms.program import Program, program_from_json, program_to_json
-from primeval.algorithms.tasks.base import Task, TaskSet
-from primeval.config import Config, ConfigError, TaskConfig, dump_config
+from primeval.engine.archipelago import Archipelago
+from primeval.engine.config import WHERE_WORKERS_RUN, Budgets, changed_field
+from primeval.engine.experiments import LoopSettings, Outcome, ResumePoint, load_resume
+from primeval.engine.experiments import run_experiments as run_on_engine
 from primeval.engine.genome import Individual
 from primeval.engine.heap import release_freed_memory
-from primeval.engine.search import Search, SearchProgress, SearchResult
-from primeval.engine.strategies import RandomSearch, RegularizedEvolution, Strategy
-from primeval.runs import RunFolder
+from primeval.engine.lineage import save_chain, select_chain
+from primeval.engine.runs import RunFolder
+from primeval.engine.search import SearchProgress
 
-if TYPE_CHECKING:
-    from primeval.algorithms.parallel import ResumePoint
-
-
-def derive_seed(seed: int, *labels: object) -> int:
-    """A seed for one purpose (``"tasks", 3``), independent of the others."""
-    key = [seed] + [zlib.crc32(str(x).encode()) for x in labels]
-    return int(np.random.SeedSequence(key).generate_state(1)[0])
-
-
-def make_interpreter(name: str) -> Interpreter:
-    if name == "reference":
-        return ReferenceInterpreter()
-    if name == "compiled":
-        from primeval.algorithms.interpret.compiled import CompiledInterpreter
-
-        return CompiledInterpreter()
-    raise ValueError(f"unknown interpreter {name!r}")
-
+__all__ = [
+    "RESUMABLE",
+    "Reporter",
+    "RunSummary",
+    "Selection",
+    "SilentReporter",
+    "budgets",
+    "build_space",
+    "build_tasks",
+    "compile_in_child",
+    "config_hash",
+    "derive_seed",
+    "load_run",
+    "make_interpreter",
+    "preload_datasets",
+    "resume_config",
+    "run_experiments",
+]
 
 COMPILED_ENTRIES = ("run_tasks_with", "evolve")
 """The compiled code's entry points cached on disk: the interpreter's and the search's."""
@@ -76,238 +81,39 @@ def compile_in_child() -> None:
     all load. A file lock makes concurrent callers (test processes, a second search) wait for
     one compilation. If the child fails, the caller's first evaluation compiles in-process.
     """
-    from primeval.algorithms.interpret.compiled import cache_lock, is_cached
-
-    if all(is_cached(entry) for entry in COMPILED_ENTRIES):
+    if all(compiled.is_cached(entry) for entry in COMPILED_ENTRIES):
         return
-    with cache_lock():
+    with compiled.cache_lock():
         for entry in COMPILED_ENTRIES:  # one child each: a compiler's peak is per process
-            if not is_cached(entry):
+            if not compiled.is_cached(entry):
                 code = f"from primeval.algorithms.experiment import _compile; _compile({entry!r})"
                 subprocess.run([sys.executable, "-c", code], check=False, stdout=subprocess.DEVNULL)
 
 
 def _compile(entry: str) -> None:
     """Compile entry point ``entry`` of :data:`COMPILED_ENTRIES` in this process."""
-    from primeval.algorithms.interpret.compiled import CompiledInterpreter
-    from primeval.algorithms.islands import build_island
-    from primeval.config import load_config
-
     release_freed_memory()
     if entry == "run_tasks_with":
-        CompiledInterpreter().warm_up()
+        compiled.CompiledInterpreter().warm_up()
     elif entry == "evolve":
         build_island(load_config("demo"), 1, 0).warm()
     else:
         raise ValueError(f"unknown entry point {entry!r}")
 
 
-_HELD: dict[tuple[str, str | None], tuple[Any, np.ndarray]] = {}
+RESUMABLE = ("search.max_evals", "search.time_budget", "select.max_experiments")
+"""Budgets a resumed run may extend or shorten."""
 
 
-def _dataset(name: str, path: str | None) -> tuple[Any, np.ndarray]:
-    """A data set for building tasks. Image data sets come memory-mapped from their compact
-    copies (``tasks.datasets``): mapping again costs nothing, and between task builds the
-    pixels occupy the page cache, not this process. A data set that is not mapped (digits,
-    or no writable cache) is read once per process and held."""
-    from primeval.algorithms.tasks import load_dataset
-
-    key = (name, path)
-    if key in _HELD:
-        return _HELD[key]
-    x, y = load_dataset(name, path, compact=True)
-    if not isinstance(getattr(x, "raw", None), np.memmap):
-        _HELD[key] = (x, y)
-    return x, y
-
-
-def preload_datasets(config: Config) -> None:
-    """Read the image data sets the run's tasks project, now: before worker processes
-    start, so that reading's transient memory (a data set's file and its decoded pixels, or
-    writing its compact copy) never adds to theirs."""
-    for tc in (config.tasks, *config.workers.island_tasks, config.select.tasks, config.final.tasks):
-        if tc is not None and tc.kind == "projected":
-            _dataset(tc.dataset, tc.path)
-
-
-def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
-    """The task set a :class:`TaskConfig` describes (its own seed wins over ``seed``)."""
-    from primeval.algorithms import tasks as T
-
-    s = tc.seed if tc.seed is not None else seed
-    if tc.kind == "linear":
-        return T.linear_regression_tasks(tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs)
-    if tc.kind == "nonlinear":
-        return T.nonlinear_teacher_tasks(
-            tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs, tuple(tc.zero_rows)
-        )
-    x, y = _dataset(tc.dataset, tc.path)
-    if tc.pairs == "search":
-        pairs = list(T.search_pairs())
-    elif tc.pairs == "selection":
-        pairs = list(T.SELECTION_PAIRS)
-    elif tc.pairs == "all":
-        pairs = list(T.ALL_PAIRS)
-    else:
-        pairs = [(int(a), int(b)) for a, b in tc.pairs]
-    # Tasks cycle through the pairs; a seeded shuffle picks which pairs come first. A pair's
-    # task depends only on (seed, pair), so each further cycle takes a new projection seed:
-    # n_tasks = 3 * len(pairs) gives every pair three different projections and splits.
-    order = np.random.default_rng(s).permutation(len(pairs))
-    chosen = [pairs[order[i % len(pairs)]] for i in range(tc.n_tasks)]
-    tasks: list[Task] = []
-    for cycle in range(0, tc.n_tasks, len(pairs)):
-        k = cycle // len(pairs)
-        tasks.extend(
-            T.projected_binary_tasks(
-                x,
-                y,
-                chosen[cycle : cycle + len(pairs)],
-                dim=tc.dim,
-                n_train=tc.n_train,
-                n_valid=tc.n_valid,
-                n_test=tc.n_test,
-                seed=s if k == 0 else derive_seed(s, "projection", k),
-                epochs=tc.epochs,
-                name=tc.dataset if k == 0 else f"{tc.dataset}#{k}",
-            )
-        )
-    return TaskSet.of(tasks)
-
-
-def build_space(config: Config) -> AlgorithmSpace:
-    """The program space and initial population a config describes. Functions left out of
-    ``mutation.functions`` are frozen at their initial size."""
-    pc = config.program
-    banks = Banks(config.memory.scalars, config.memory.vectors, config.memory.matrices)
-    ops = tuple(tuple(REGISTRY[n] for n in names) for names in pc.component_ops())
-    start = pc.start()
-    init, lo, hi = config.size_bounds(start)
-    space = ProgramSpace(banks, (ops[0], ops[1], ops[2]), init, lo, hi, config.mutation.frozen())
-    mutator = Mutator(space, config.mutation.types)
-    return AlgorithmSpace(mutator, start if start is not None else pc.initial)
-
-
-def build_strategy(config: Config, space: AlgorithmSpace) -> Strategy[Program]:
-    sc = config.search
-    if sc.strategy == "random":
-        return RandomSearch(space)
-    return RegularizedEvolution(
-        space, sc.population, sc.tournament, config.mutation.prob, sc.remove
-    )
-
-
-def build_evaluator(
-    config: Config, tasks: TaskSet, interpreter: Interpreter, rng: np.random.Generator
-) -> AlgorithmEvaluator:
-    fc, hc = config.fec, config.hurdles
-    return AlgorithmEvaluator(
-        tasks,
-        interpreter,
-        rng,
-        combine_mode=config.fitness.combine,
-        fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
-        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup)
-        if hc.enabled
-        else None,
-        max_cost_ratio=config.fitness.max_cost_ratio,
-    )
-
-
-class SearchRunner(Protocol):
-    """What ``run_experiments`` needs of a search: :class:`PythonSearch` or
-    :class:`~primeval.algorithms.evolve.CompiledSearch`."""
-
-    @property
-    def best(self) -> Individual[Program] | None: ...
-
-    @property
-    def full_evaluations(self) -> int:
-        """Candidates evaluated in full (not answered by the FEC cache or the cost cap)."""
-
-    def run(
-        self,
-        max_evals: int | None = None,
-        time_budget: float | None = None,
-        progress_every_seconds: float = 1.0,
-        on_progress: Callable[[SearchProgress], bool | None] | None = None,
-    ) -> SearchResult[Program]: ...
-
-
-class PythonSearch:
-    """The generic engine's loop (:class:`Search`) over a strategy and an evaluator."""
-
-    def __init__(
-        self, strategy: Strategy[Program], evaluator: AlgorithmEvaluator, rng: np.random.Generator
-    ) -> None:
-        self.strategy = strategy
-        self.evaluator = evaluator
-        self.rng = rng
-
-    @property
-    def best(self) -> Individual[Program] | None:
-        return self.strategy.best
-
-    @property
-    def full_evaluations(self) -> int:
-        return self.evaluator.full_evaluations
-
-    def run(
-        self,
-        max_evals: int | None = None,
-        time_budget: float | None = None,
-        progress_every_seconds: float = 1.0,
-        on_progress: Callable[[SearchProgress], bool | None] | None = None,
-    ) -> SearchResult[Program]:
-        search = Search(
-            self.strategy,
-            self.evaluator,
-            self.rng,
-            max_evals=max_evals,
-            time_budget=time_budget,
-            progress_every_seconds=progress_every_seconds,
-            on_progress=on_progress,
-        )
-        return search.run()
-
-
-def build_search(
-    config: Config,
-    space: AlgorithmSpace,
-    tasks: TaskSet,
-    interpreter: Interpreter,
-    rng: np.random.Generator,
-) -> SearchRunner:
-    """The compiled search loop with the compiled interpreter, the Python one otherwise.
-
-    Both make the same candidates from the same generator (see :mod:`.evolve`).
-    """
-    if interpreter.name != "compiled":
-        evaluator = build_evaluator(config, tasks, interpreter, rng)
-        return PythonSearch(build_strategy(config, space), evaluator, rng)
-    from primeval.algorithms.evolve import CompiledSearch
-
-    sc, fc, hc = config.search, config.fec, config.hurdles
-    return CompiledSearch(
-        space.mutator.space,
-        list(space.mutator.types),
-        tasks,
-        rng,
-        strategy=sc.strategy,
-        population=sc.population,
-        tournament=sc.tournament,
-        mutate_prob=config.mutation.prob,
-        remove=sc.remove,
-        initial=space.start if space.initial_kind == "program" else space.initial_kind,
-        combine_mode=config.fitness.combine,
-        fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
-        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup)
-        if hc.enabled
-        else None,
-        max_cost_ratio=config.fitness.max_cost_ratio,
-        lineage=sc.lineage,
-        lineage_max_mb=sc.lineage_max_mb / config.workers.count,  # the islands share it
-    )
+def config_hash(config: Config) -> str:
+    """What a checkpoint must be resumed with: the config less where workers run and the
+    budgets (:data:`RESUMABLE`)."""
+    data = config.model_dump(mode="json")
+    for path in (*WHERE_WORKERS_RUN, *RESUMABLE):
+        section, leaf = path.split(".")
+        data[section][leaf] = None
+    text = json.dumps(data, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -354,7 +160,7 @@ class SilentReporter:
         return None
 
 
-class _Selection:
+class Selection:
     """The best algorithm so far, chosen by its fitness on the *select* tasks."""
 
     def __init__(
@@ -441,6 +247,109 @@ class _Selection:
         )
 
 
+class AutomlExperiments:
+    """What AutoML-Zero adds to the engine's experiment loop: select the best of each
+    experiment on fresh tasks, keep its ancestry, and summarise the run."""
+
+    writes_ticks = True
+
+    def __init__(
+        self, config: Config, folder: RunFolder, rep: Reporter, interp: Interpreter
+    ) -> None:
+        self.config = config
+        self.folder = folder
+        self.rep = rep
+        self.sel = Selection(config, folder, rep, interp)
+        self.result: RunSummary | None = None
+
+    @property
+    def solved(self) -> bool:
+        return self.sel.solved
+
+    def islands(self, experiment: int) -> int:
+        return self.config.workers.count
+
+    def on_tick(self, experiment: int, arch: Archipelago, p: SearchProgress) -> None:
+        self.rep.progress(experiment, p)
+        found = arch.best()
+        if self.config.select.check_during_search and found is not None:
+            island, best = found
+            self.sel.consider((experiment, island, best.id), best)
+
+    def on_experiment_end(self, experiment: int, arch: Archipelago, complete: bool) -> None:
+        found = arch.best()
+        if found is None:
+            return
+        island, best = found
+        self.sel.consider((experiment, island, best.id), best)
+        if not self.config.search.lineage:
+            return
+        links = arch.lineage(island)
+        if links:
+            save_chain(self.folder, experiment, island, links)
+
+    def on_next(self, experiment: int) -> None:
+        self.rep.message(
+            f"experiment {experiment}: best select fitness {self.sel.select:.6f}; starting another"
+        )
+
+    def to_json(self) -> Any:
+        return self.sel.to_json()
+
+    def load_json(self, data: Any) -> None:
+        self.sel.load_json(data)
+
+    def summary(self, outcome: Outcome) -> dict[str, Any]:
+        sel = self.sel
+        if sel.program is None:
+            raise ConfigError("the run stopped before any algorithm was evaluated")
+        self.result = sel.summary(
+            outcome.evaluations,
+            outcome.full_evaluations,
+            outcome.elapsed_seconds,
+            outcome.experiments,
+            outcome.stopped,
+        )
+        select_chain(self.folder, sel.key)
+        return self.result.to_json()
+
+
+def budgets(config: Config) -> Budgets:
+    """The run's budgets (``select.max_experiments`` 0: no limit)."""
+    return Budgets(
+        config.search.max_evals,
+        config.search.time_budget,
+        config.select.max_experiments or None,
+    )
+
+
+def resume_config(saved: Config, given: Config) -> Config:
+    """The config a resumed run continues with: ``given`` (the run's own config.yaml with
+    the user's options), which may differ from ``saved`` in its budgets (:data:`RESUMABLE`)
+    and where workers run; any other change raises a one-line ``ConfigError`` naming it."""
+    field = changed_field(
+        saved.model_dump(mode="json"),
+        given.model_dump(mode="json"),
+        (*WHERE_WORKERS_RUN, *RESUMABLE),
+    )
+    if field is not None:
+        raise ConfigError(
+            f"resume may change only {', '.join(RESUMABLE)} and where workers run; "
+            f"{field} differs from the run's config.yaml"
+        )
+    return given
+
+
+def load_run(folder: RunFolder, config: Config) -> ResumePoint:
+    """The checkpoint of ``folder`` to continue with ``config`` (see :func:`resume_config`);
+    raises a one-line error and writes nothing."""
+    if config.interpreter != "compiled":
+        raise ConfigError(
+            "--resume needs interpreter: compiled (the reference path keeps no checkpoint)"
+        )
+    return load_resume(folder, config_hash(config), config.workers.count, budgets(config))
+
+
 def run_experiments(
     config: Config,
     folder: RunFolder,
@@ -450,86 +359,31 @@ def run_experiments(
 ) -> tuple[RunSummary, Program]:
     """Run the whole job a config describes; write the run folder; return the outcome.
 
-    With the compiled interpreter the search runs on ``workers.count`` islands
-    (:mod:`.islands`) and the run folder keeps a checkpoint; ``resume`` continues a run
-    from it (see :func:`load_resume`). The reference interpreter runs one in-process search.
+    The search runs on ``workers.count`` islands of the engine's archipelago
+    (:mod:`.islands`, which make their own interpreters from the config); ``interpreter``
+    scores the select and final tasks. With the compiled interpreter the run folder keeps a
+    checkpoint and ``resume`` continues a run from it (see :func:`load_run`).
     """
     release_freed_memory()  # before tasks are built: their transients must not stay resident
     rep = reporter or SilentReporter()
     interp = interpreter or make_interpreter(config.interpreter)
-    if interp.name == "compiled":
-        from primeval.algorithms.parallel import run_islands
-
-        compile_in_child()
-
-        return run_islands(config, folder, rep, interp, resume)
-    if resume is not None:
+    app = AutomlIslands(config)
+    if resume is not None and not app.checkpoints:
         raise ConfigError(
             "--resume needs interpreter: compiled (the reference path keeps no checkpoint)"
         )
+    if app.compiled:
+        compile_in_child()
+        preload_datasets(config)
     folder.write_text(RunFolder.CONFIG, dump_config(config))
-    space = build_space(config)
-    sel = _Selection(config, folder, rep, interp)
-    budget = config.search.time_budget
-    t0 = time.perf_counter()
-    total_evals = 0
-    total_full = 0
-    experiment = 0
-    stopped = "max_experiments"
-
-    while True:
-        experiment += 1
-        remaining = None if budget is None else budget - (time.perf_counter() - t0)
-        if remaining is not None and remaining <= 0:
-            stopped = "time_budget"
-            break
-        rng = np.random.default_rng(derive_seed(config.seed, "search", experiment))
-        tasks = build_tasks(config.tasks, derive_seed(config.seed, "tasks", experiment))
-        runner = build_search(config, space, tasks, interp, rng)
-        offset_t = time.perf_counter() - t0
-        offset_n = total_evals
-
-        def on_progress(
-            p: SearchProgress,
-            exp: int = experiment,
-            run: SearchRunner = runner,
-            n0: int = offset_n,
-            t0_: float = offset_t,
-        ) -> bool:
-            record = p.to_json()
-            record["evaluations"] += n0
-            record["elapsed_seconds"] = round(p.elapsed_seconds + t0_, 3)
-            record["experiment"] = exp
-            folder.append_progress(record)
-            rep.progress(exp, p)
-            best = run.best
-            if config.select.check_during_search and best is not None:
-                sel.consider((exp, best.id), best)
-            return sel.solved
-
-        result = runner.run(
-            max_evals=config.search.max_evals,
-            time_budget=remaining,
-            progress_every_seconds=config.progress_every_seconds,
-            on_progress=on_progress,
-        )
-        total_evals += result.evaluations
-        total_full += runner.full_evaluations
-        sel.consider((experiment, result.best.id), result.best)
-        if sel.solved:
-            stopped = "solved"
-            break
-        if result.stopped == "time_budget":
-            stopped = "time_budget"
-            break
-        if config.select.max_experiments and experiment >= config.select.max_experiments:
-            stopped = "max_experiments"
-            break
-        rep.message(
-            f"experiment {experiment}: best select fitness {sel.select:.6f}; starting another"
-        )
-
-    assert sel.program is not None
-    summary = sel.summary(total_evals, total_full, time.perf_counter() - t0, experiment, stopped)
-    folder.write_json(RunFolder.SUMMARY, summary.to_json())
-    return summary, sel.program
+    hooks = AutomlExperiments(config, folder, rep, interp)
+    settings = LoopSettings(
+        workers=config.workers,
+        budgets=budgets(config),
+        fingerprint=config_hash(config),
+        progress_every_seconds=config.progress_every_seconds,
+        checkpoint_every_seconds=config.checkpoint.every_seconds if app.checkpoints else None,
+    )
+    run_on_engine(app, hooks, folder, settings, resume)
+    assert hooks.result is not None and hooks.sel.program is not None
+    return hooks.result, hooks.sel.program

@@ -23,6 +23,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from primeval.algorithms.program import program_from_json, program_to_json
+
 
 @numba.njit(cache=True)
 def _mark(ids: np.ndarray, parents: np.ndarray, seeds: np.ndarray) -> np.ndarray:  # type: ignore[misc]
@@ -64,8 +66,6 @@ class Ancestor:
     program: Any
 
     def to_json(self) -> dict[str, Any]:
-        from primeval.algorithms.program import program_to_json
-
         f = self.fitness
         return {
             "id": self.id,
@@ -78,8 +78,6 @@ class Ancestor:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Ancestor:
-        from primeval.algorithms.program import program_from_json
-
         try:
             fitness = obj["fitness"]
             return cls(

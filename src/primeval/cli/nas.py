@@ -123,6 +123,14 @@ def nas(
     out: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/nas-DATASET-TIMESTAMP).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Runs at a time, each on its own worker (local processes)."),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue a stopped or killed comparison from its folder's checkpoint."),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per strategy on stdout.")
     ] = False,
@@ -131,8 +139,11 @@ def nas(
     """Compare architecture-search strategies on a tabular benchmark at a simulated budget."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from primeval.engine.checkpoint import CheckpointError
+    from primeval.engine.config import WHERE_WORKERS_RUN, changed_field
+    from primeval.engine.workers import WorkerError
     from primeval.nas.config import NasConfigError, load_nas_config
-    from primeval.nas.experiment import run_nas
+    from primeval.nas.experiment import load_nas_run, run_nas
     from primeval.nas.table import BenchmarkError, load_table
     from primeval.runs import RunFolder, RunFolderError
 
@@ -154,13 +165,33 @@ def nas(
         ("objective.latency_target_ms", latency_target_ms),
         ("objective.weight", latency_weight),
         ("evaluate_on", targets or None),
+        ("workers.count", workers),
     ):
         if value is not None:
             overrides[key] = value
     try:
-        cfg = load_nas_config(config)
-        if overrides:
-            cfg = cfg.with_overrides(**overrides)
+        point = None
+        if resume is not None:
+            if out is not None:
+                fail("--resume continues the comparison in its own folder; leave out --out")
+            folder = RunFolder.open(resume)
+            if not folder.file(RunFolder.CONFIG).is_file():
+                fail(f"{folder.path}: has no {RunFolder.CONFIG}; not a run folder")
+            cfg = load_nas_config(folder.file(RunFolder.CONFIG))
+            given = load_nas_config(config) if config is not None else cfg
+            if overrides:
+                given = given.with_overrides(**overrides)
+            field = changed_field(
+                cfg.model_dump(mode="json"), given.model_dump(mode="json"), WHERE_WORKERS_RUN
+            )
+            if field is not None:
+                fail(f"{folder.path}: resume cannot change {field} (the run's config.yaml has it)")
+            cfg = given
+            point = load_nas_run(folder, cfg)
+        else:
+            cfg = load_nas_config(config)
+            if overrides:
+                cfg = cfg.with_overrides(**overrides)
         table = load_table(cfg.dataset)
         for name in cfg.evaluate_on:  # a missing table fails here, before any run
             load_table(name)
@@ -170,8 +201,10 @@ def nas(
                 f"a budget of {cfg.budget_seconds:g} s buys no evaluation on {cfg.dataset}: "
                 f"the cheapest query costs {cheapest:.0f} s ({cfg.epochs:g} epochs)"
             )
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = RunFolder.create(out or Path("runs") / f"nas-{cfg.dataset}-s{cfg.seed}-{stamp}")
+        if point is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            name = f"nas-{cfg.dataset}-s{cfg.seed}-{stamp}"
+            folder = RunFolder.create(out or Path("runs") / name)
         show = not quiet and err_console.is_terminal
         with Progress(
             TextColumn("{task.description}"),
@@ -186,14 +219,16 @@ def nas(
                 for name in cfg.strategies
             }
             _, summary = run_nas(
-                cfg, folder, lambda name, run, trace: bar.advance(tasks[name]), table
+                cfg, folder, lambda name, run, trace: bar.advance(tasks[name]), table, point
             )
-    except (NasConfigError, BenchmarkError, RunFolderError) as e:
+    except (NasConfigError, BenchmarkError, RunFolderError, CheckpointError, WorkerError) as e:
         fail(str(e))
     except ValueError as e:  # e.g. a budget that buys not even one evaluation
         fail(str(e))
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    if summary.get("stopped") == "interrupted":
+        fail(f"interrupted: checkpoint written; continue with --resume {folder.path}", 130)
     if as_json:
         for r in summary["strategies"]:
             print(json.dumps(r))

@@ -88,7 +88,7 @@ def search(
     """Search for an algorithm; write a run folder; print the best algorithm found."""
     from primeval.algorithms.experiment import run_experiments
     from primeval.algorithms.printing import to_python
-    from primeval.config import ConfigError, load_config, with_data_path
+    from primeval.config import load_config, with_data_path
     from primeval.runs import RunFolder
 
     try:
@@ -117,32 +117,23 @@ def search(
         release_freed_memory()  # before reading data and compiling: see engine.heap
         point = None
         if resume is not None:
-            from primeval.algorithms.parallel import config_hash, load_resume
+            from primeval.algorithms.experiment import load_run, resume_config
 
             if out is not None:
                 fail("--resume continues the run in its own folder; leave out --out")
             folder = RunFolder.open(resume)
             if not folder.file(RunFolder.CONFIG).is_file():
                 fail(f"{folder.path}: has no {RunFolder.CONFIG}; not a run folder")
-            cfg = load_config(folder.file(RunFolder.CONFIG))
-            given = load_config(config) if config is not None else cfg
+            saved = load_config(folder.file(RunFolder.CONFIG))
+            given = load_config(config) if config is not None else saved
             overrides |= time_budget_overrides(given, time_budget, max_evals, max_experiments)
-            if overrides:
-                given = given.with_overrides(**overrides)
+            if overrides or where:
+                given = given.with_overrides(**overrides, **where)
             if data_path is not None:
                 given = with_data_path(given, data_path)
-            if config_hash(given) != config_hash(cfg):
-                raise ConfigError(
-                    f"{folder.path}: resume with a changed config is not possible "
-                    "(the config or options differ from the run's config.yaml)"
-                )
-            if where:
-                cfg = cfg.with_overrides(**where)
-            if cfg.interpreter != "compiled":
-                fail(
-                    "--resume needs interpreter: compiled (the reference path keeps no checkpoint)"
-                )
-            point = load_resume(folder, cfg)
+            # budgets may be extended or shortened; any other change is named and refused
+            cfg = resume_config(saved, given)
+            point = load_run(folder, cfg)
             preload_datasets(cfg)
             for warning in point.warnings:
                 err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)

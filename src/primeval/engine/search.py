@@ -74,8 +74,6 @@ class Search(Generic[G]):
         start_id: int = 0,
         clock: SimulatedClock | None = None,
     ) -> None:
-        if max_evals is None and time_budget is None and (clock is None or clock.budget is None):
-            raise ValueError("a search needs max_evals, time_budget or a simulated clock budget")
         self.strategy = strategy
         self.evaluator = evaluator
         self.rng = rng
@@ -130,6 +128,11 @@ class Search(Generic[G]):
         return ind
 
     def run(self) -> SearchResult[G]:
+        """Steps until a budget runs out (an island of an archipelago steps instead)."""
+        clock = self.clock
+        unbounded = clock is None or clock.budget is None
+        if self.max_evals is None and self.time_budget is None and unbounded:
+            raise ValueError("a search needs max_evals, time_budget or a simulated clock budget")
         self._t0 = time.perf_counter()
         self._last_report = (0.0, self.evaluations)
         next_report = self.progress_every_seconds

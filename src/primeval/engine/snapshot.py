@@ -46,16 +46,14 @@ def _individual(space: GenomeSpace[G], row: dict[str, Any], fitness: float) -> I
     )
 
 
-def save_search(
-    path: str | Path,
-    search: Search[G],
-    space: GenomeSpace[G],
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """Write ``search``'s state (between two steps) and JSON-ready ``extra`` to ``path``."""
+def search_state(
+    search: Search[G], space: GenomeSpace[G], extra: dict[str, Any] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``search``'s state (between two steps) and JSON-ready ``extra``: arrays (the
+    fitnesses, NaN and inf kept exactly) and JSON-ready metadata."""
     members = search.strategy.members()
     best = search.strategy.best
-    fitness = np.array([m.fitness for m in members], dtype=float)  # NaN and inf kept exactly
+    fitness = np.array([m.fitness for m in members], dtype=float)
     meta = {
         "kind": KIND,
         "strategy": search.strategy.describe(),
@@ -69,23 +67,22 @@ def save_search(
         "extra": extra or {},
     }
     best_fitness = np.array([math.nan if best is None else best.fitness])
-    save_checkpoint(path, {"fitness": fitness, "best_fitness": best_fitness}, meta)
+    return {"fitness": fitness, "best_fitness": best_fitness}, meta
 
 
-def load_search(
-    path: str | Path, search: Search[G], space: GenomeSpace[G]
-) -> tuple[dict[str, Any], list[str]]:
-    """Put a saved state into a freshly built ``search``; returns the caller's ``extra`` and
-    warnings (e.g. the newest checkpoint was corrupt and the previous one was used)."""
-    arrays, meta, warnings = load_checkpoint(path)
+def restore_search(
+    where: str, search: Search[G], space: GenomeSpace[G], arrays: dict[str, np.ndarray], meta: Any
+) -> dict[str, Any]:
+    """Put :func:`search_state`'s output into a freshly built ``search``; returns the
+    caller's ``extra``. ``where`` names the source in errors."""
     if not isinstance(meta, dict) or meta.get("kind") != KIND:
-        raise CheckpointError(f"{path}: not a search checkpoint")
+        raise CheckpointError(f"{where}: not a search checkpoint")
     if meta["strategy"] != search.strategy.describe():
         raise CheckpointError(
-            f"{path}: saved with {meta['strategy']}, not {search.strategy.describe()}"
+            f"{where}: saved with {meta['strategy']}, not {search.strategy.describe()}"
         )
     if (meta["clock"] is None) != (search.clock is None):
-        raise CheckpointError(f"{path}: the simulated clock does not match the search's")
+        raise CheckpointError(f"{where}: the simulated clock does not match the search's")
     try:
         fitness = arrays["fitness"]
         members = [
@@ -94,7 +91,7 @@ def load_search(
         best = meta["best"]
         top = None if best is None else _individual(space, best, float(arrays["best_fitness"][0]))
     except (KeyError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: malformed search checkpoint ({e})") from None
+        raise CheckpointError(f"{where}: malformed search checkpoint ({e})") from None
     search.strategy.restore(members, top)
     search.strategy.load_state(meta["strategy_state"])
     search.rng.bit_generator.state = meta["rng"]
@@ -102,4 +99,24 @@ def load_search(
     search.next_id = int(meta["next_id"])
     if search.clock is not None:
         search.clock.elapsed = float(meta["clock"])
-    return dict(meta["extra"]), warnings
+    return dict(meta["extra"])
+
+
+def save_search(
+    path: str | Path,
+    search: Search[G],
+    space: GenomeSpace[G],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write ``search``'s state (between two steps) and JSON-ready ``extra`` to ``path``."""
+    arrays, meta = search_state(search, space, extra)
+    save_checkpoint(path, arrays, meta)
+
+
+def load_search(
+    path: str | Path, search: Search[G], space: GenomeSpace[G]
+) -> tuple[dict[str, Any], list[str]]:
+    """Put a saved state into a freshly built ``search``; returns the caller's ``extra`` and
+    warnings (e.g. the newest checkpoint was corrupt and the previous one was used)."""
+    arrays, meta, warnings = load_checkpoint(path)
+    return restore_search(str(path), search, space, arrays, meta), warnings

@@ -3,8 +3,10 @@
 Every section refuses unknown fields. Defaults are NAS-Bench-201's published protocol:
 500 runs per strategy, a 12,000 s simulated budget, 12 training epochs charged per query,
 regularized evolution with population 10 and sample 3, REINFORCE with Adam and an EMA
-baseline of momentum 0.9. ``evaluate_on`` (empty by default) names the data sets on which
-each run's final cell is also looked up, as NAS-Bench-201 reports its CIFAR-10 searches.
+baseline of momentum 0.9; one worker, a checkpoint every 5 s. ``evaluate_on`` (empty by
+default) names the data sets on which each run's final cell is also looked up, as
+NAS-Bench-201 reports its CIFAR-10 searches. ``workers`` and ``checkpoint`` are the
+engine's sections (:mod:`primeval.engine.config`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from primeval.nas.strategies import STRATEGIES
+from primeval.engine.config import CheckpointConfig, WorkersConfig
+from primeval.nas.strategies import STRATEGIES, EvolutionSettings, ReinforceSettings
 from primeval.nas.table import BenchmarkError, dataset_name
 
 
@@ -25,17 +28,6 @@ class NasConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EvolutionSettings(_Strict):
-    population: int = Field(10, ge=1)
-    sample: int = Field(3, ge=1)  # tournament size
-    mutate_prob: float = Field(1.0, ge=0.0, le=1.0)
-
-
-class ReinforceSettings(_Strict):
-    learning_rate: float = Field(0.01, gt=0.0)
-    ema_momentum: float = Field(0.9, ge=0.0, lt=1.0)
 
 
 class ObjectiveSettings(_Strict):
@@ -58,6 +50,10 @@ class NasConfig(_Strict):
     objective: ObjectiveSettings = Field(default_factory=ObjectiveSettings)
     # data sets on which each run's final cell is also looked up (NAS-Bench-201's transfer)
     evaluate_on: list[str] = Field(default_factory=list)
+    # where the runs go (one run per worker at a time) and how often the run folder's
+    # checkpoint is rewritten (the engine's sections)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
 
     @field_validator("dataset")
     @classmethod

@@ -9,14 +9,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from primeval.engine.strategies import RandomSearch, RegularizedEvolution, Strategy
 from primeval.nas.reinforce import Reinforce
 from primeval.nas.space import Cell, CellSpace
 
-if TYPE_CHECKING:
-    from primeval.nas.config import NasConfig
+
+class EvolutionSettings(BaseModel):
+    """Regularized evolution's settings (NAS-Bench-201's: population 10, sample 3)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    population: int = Field(10, ge=1)
+    sample: int = Field(3, ge=1)  # tournament size
+    mutate_prob: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class ReinforceSettings(BaseModel):
+    """REINFORCE's settings: Adam's step size and the EMA baseline's momentum."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    learning_rate: float = Field(0.01, gt=0.0)
+    ema_momentum: float = Field(0.9, ge=0.0, lt=1.0)
+
+
+class StrategySettings(Protocol):
+    """The sections of a NAS config the strategies read."""
+
+    @property
+    def evolution(self) -> EvolutionSettings: ...
+
+    @property
+    def reinforce(self) -> ReinforceSettings: ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +50,7 @@ class StrategySpec:
     name: str
     label: str  # for tables and plot legends
     paper: str
-    build: Callable[[CellSpace, NasConfig], Strategy[Cell]]
+    build: Callable[[CellSpace, StrategySettings], Strategy[Cell]]
 
 
 class StrategyRegistry:

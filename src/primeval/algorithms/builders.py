@@ -1,0 +1,188 @@
+"""Building AutoML-Zero's parts from a config: interpreters, task sets, the program space,
+the strategy, the evaluator and the compiled search.
+
+The search and select generators and task sets are seeded by labels (``"tasks", 3``) through
+:func:`~primeval.engine.seeds.derive_seed`, so that a seed reproduces a run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from primeval.algorithms import tasks as T
+from primeval.algorithms.config import Config, TaskConfig
+from primeval.algorithms.evaluate import (
+    AlgorithmEvaluator,
+    FECSettings,
+    HurdleSettings,
+    Interpreter,
+)
+from primeval.algorithms.evolve import CompiledSearch
+from primeval.algorithms.genome import AlgorithmSpace
+from primeval.algorithms.interpret.compiled import CompiledInterpreter
+from primeval.algorithms.interpret.reference import ReferenceInterpreter
+from primeval.algorithms.memory import Banks
+from primeval.algorithms.mutate import Mutator, ProgramSpace
+from primeval.algorithms.ops import REGISTRY
+from primeval.algorithms.program import Program
+from primeval.algorithms.tasks.base import Task, TaskSet
+from primeval.engine.seeds import derive_seed
+from primeval.engine.strategies import RandomSearch, RegularizedEvolution, Strategy
+
+__all__ = [
+    "build_compiled_search",
+    "build_evaluator",
+    "build_space",
+    "build_strategy",
+    "build_tasks",
+    "derive_seed",
+    "make_interpreter",
+    "preload_datasets",
+]
+
+
+def make_interpreter(name: str) -> Interpreter:
+    if name == "reference":
+        return ReferenceInterpreter()
+    if name == "compiled":
+        return CompiledInterpreter()
+    raise ValueError(f"unknown interpreter {name!r}")
+
+
+_HELD: dict[tuple[str, str | None], tuple[Any, np.ndarray]] = {}
+
+
+def _dataset(name: str, path: str | None) -> tuple[Any, np.ndarray]:
+    """A data set for building tasks. Image data sets come memory-mapped from their compact
+    copies (``tasks.datasets``): mapping again costs nothing, and between task builds the
+    pixels occupy the page cache, not this process. A data set that is not mapped (digits,
+    or no writable cache) is read once per process and held."""
+    key = (name, path)
+    if key in _HELD:
+        return _HELD[key]
+    x, y = T.load_dataset(name, path, compact=True)
+    if not isinstance(getattr(x, "raw", None), np.memmap):
+        _HELD[key] = (x, y)
+    return x, y
+
+
+def preload_datasets(config: Config) -> None:
+    """Read the image data sets the run's tasks project, now: before worker processes
+    start, so that reading's transient memory (a data set's file and its decoded pixels, or
+    writing its compact copy) never adds to theirs."""
+    for tc in (config.tasks, *config.workers.island_tasks, config.select.tasks, config.final.tasks):
+        if tc is not None and tc.kind == "projected":
+            _dataset(tc.dataset, tc.path)
+
+
+def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
+    """The task set a :class:`TaskConfig` describes (its own seed wins over ``seed``)."""
+    s = tc.seed if tc.seed is not None else seed
+    if tc.kind == "linear":
+        return T.linear_regression_tasks(tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs)
+    if tc.kind == "nonlinear":
+        return T.nonlinear_teacher_tasks(
+            tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs, tuple(tc.zero_rows)
+        )
+    x, y = _dataset(tc.dataset, tc.path)
+    if tc.pairs == "search":
+        pairs = list(T.search_pairs())
+    elif tc.pairs == "selection":
+        pairs = list(T.SELECTION_PAIRS)
+    elif tc.pairs == "all":
+        pairs = list(T.ALL_PAIRS)
+    else:
+        pairs = [(int(a), int(b)) for a, b in tc.pairs]
+    # Tasks cycle through the pairs; a seeded shuffle picks which pairs come first. A pair's
+    # task depends only on (seed, pair), so each further cycle takes a new projection seed:
+    # n_tasks = 3 * len(pairs) gives every pair three different projections and splits.
+    order = np.random.default_rng(s).permutation(len(pairs))
+    chosen = [pairs[order[i % len(pairs)]] for i in range(tc.n_tasks)]
+    tasks: list[Task] = []
+    for cycle in range(0, tc.n_tasks, len(pairs)):
+        k = cycle // len(pairs)
+        tasks.extend(
+            T.projected_binary_tasks(
+                x,
+                y,
+                chosen[cycle : cycle + len(pairs)],
+                dim=tc.dim,
+                n_train=tc.n_train,
+                n_valid=tc.n_valid,
+                n_test=tc.n_test,
+                seed=s if k == 0 else derive_seed(s, "projection", k),
+                epochs=tc.epochs,
+                name=tc.dataset if k == 0 else f"{tc.dataset}#{k}",
+            )
+        )
+    return TaskSet.of(tasks)
+
+
+def build_space(config: Config) -> AlgorithmSpace:
+    """The program space and initial population a config describes. Functions left out of
+    ``mutation.functions`` are frozen at their initial size."""
+    pc = config.program
+    banks = Banks(config.memory.scalars, config.memory.vectors, config.memory.matrices)
+    ops = tuple(tuple(REGISTRY[n] for n in names) for names in pc.component_ops())
+    start = pc.start()
+    init, lo, hi = config.size_bounds(start)
+    space = ProgramSpace(banks, (ops[0], ops[1], ops[2]), init, lo, hi, config.mutation.frozen())
+    mutator = Mutator(space, config.mutation.types)
+    return AlgorithmSpace(mutator, start if start is not None else pc.initial)
+
+
+def build_strategy(config: Config, space: AlgorithmSpace) -> Strategy[Program]:
+    sc = config.search
+    if sc.strategy == "random":
+        return RandomSearch(space)
+    return RegularizedEvolution(
+        space, sc.population, sc.tournament, config.mutation.prob, sc.remove
+    )
+
+
+def build_evaluator(
+    config: Config, tasks: TaskSet, interpreter: Interpreter, rng: np.random.Generator
+) -> AlgorithmEvaluator:
+    fc, hc = config.fec, config.hurdles
+    return AlgorithmEvaluator(
+        tasks,
+        interpreter,
+        rng,
+        combine_mode=config.fitness.combine,
+        fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
+        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup)
+        if hc.enabled
+        else None,
+        max_cost_ratio=config.fitness.max_cost_ratio,
+    )
+
+
+def build_compiled_search(
+    config: Config, space: AlgorithmSpace, tasks: TaskSet, rng: np.random.Generator
+) -> CompiledSearch:
+    """The compiled search loop a config describes (see :mod:`.evolve`); it makes the same
+    candidates from the same generator as the engine's loop over :func:`build_strategy` and
+    :func:`build_evaluator` with the reference interpreter."""
+    sc, fc, hc = config.search, config.fec, config.hurdles
+    return CompiledSearch(
+        space.mutator.space,
+        list(space.mutator.types),
+        tasks,
+        rng,
+        strategy=sc.strategy,
+        population=sc.population,
+        tournament=sc.tournament,
+        mutate_prob=config.mutation.prob,
+        remove=sc.remove,
+        initial=space.start if space.initial_kind == "program" else space.initial_kind,
+        combine_mode=config.fitness.combine,
+        fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
+        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup)
+        if hc.enabled
+        else None,
+        max_cost_ratio=config.fitness.max_cost_ratio,
+        lineage=sc.lineage,
+        lineage_max_mb=sc.lineage_max_mb / config.workers.count,  # the islands share it
+    )
