@@ -101,7 +101,11 @@ def _check_two_islands(summary: dict[str, Any], records: list[dict[str, Any]]) -
     finished = next(r for r in records if r.get("event") == "finished")
     islands = finished["islands"]
     assert len(islands) == 2 and sum(i["evaluations"] for i in islands) == 30_000
-    assert all(i["evaluations"] > 0 and i["migrations"] > 0 for i in islands), islands
+    assert all(i["evaluations"] > 0 for i in islands), islands
+    # How the shared budget splits between islands depends on when each worker starts (a Ray
+    # actor on a loaded machine may start late and run a few batches only), so migration is
+    # checked over the archipelago, not per island.
+    assert sum(i["migrations"] for i in islands) > 0, islands
 
 
 @pytest.mark.slow
@@ -245,6 +249,10 @@ def test_the_reference_interpreter_runs_on_two_process_islands_with_migration(
     finished = next(r for r in records if r.get("event") == "finished")
     islands = finished["islands"]
     assert sum(i["evaluations"] for i in islands) == 600
-    assert all(i["evaluations"] > 0 and i["migrations"] > 0 for i in islands), islands
+    assert all(i["evaluations"] > 0 for i in islands), islands
+    # How the shared budget splits between islands depends on when each worker starts (a Ray
+    # actor on a loaded machine may start late and run a few batches only), so migration is
+    # checked over the archipelago, not per island.
+    assert sum(i["migrations"] for i in islands) > 0, islands
     assert not (tmp_path / "run" / RunFolder.CHECKPOINT).exists()  # no FEC cache in a state
     best.validate()
