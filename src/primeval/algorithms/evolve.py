@@ -20,21 +20,17 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from primeval.algorithms import compiled_search as cs
 from primeval.algorithms.evaluate import (
     FEC_SEED,
     FECSettings,
     HurdleSettings,
     two_layer_net_cost,
 )
-from primeval.algorithms.interpret.compiled import (
-    _IDLE_RNG,
-    bank_arrays,
-    generator_addresses,
-    lane_arrays,
-    load_dispatch,
-    vectorizing,
-)
+from primeval.algorithms.interpret import search_state as cs
+from primeval.algorithms.interpret import search_tables
+from primeval.algorithms.interpret.codegen import load_dispatch
+from primeval.algorithms.interpret.compiled import bank_arrays, lane_arrays
+from primeval.algorithms.interpret.intrinsics import IDLE_RNG, generator_addresses, vectorizing
 from primeval.algorithms.interpret.reference import MAX_ABS_ERROR
 from primeval.algorithms.lineage import Ancestor, needed
 from primeval.algorithms.mutate import MutationType, ProgramSpace
@@ -116,7 +112,13 @@ def _split(st: Mapping[str, np.ndarray], hurdle_tasks: int) -> cs.TaskSplit:
 def mutation_label(code: int) -> str:
     """The lineage log's mutation code as text (``"alter_param learn"``)."""
     kind, comp = divmod(int(code), 4)
-    names = [m.value for m in cs.MUTATIONS] + ["initial", "copy", "random", "migrant", "several"]
+    names = [m.value for m in search_tables.MUTATIONS] + [
+        "initial",
+        "copy",
+        "random",
+        "migrant",
+        "several",
+    ]
     where = ("setup", "predict", "learn", "")[comp]
     return f"{names[kind]} {where}".strip()
 
@@ -135,7 +137,7 @@ def _positions(ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return find
 
 
-SEVERAL = 4 * (len(cs.MUTATIONS) + 4) + 3
+SEVERAL = 4 * (len(search_tables.MUTATIONS) + 4) + 3
 """Mutation code of a candidate whose parent was thinned out of the archive (several
 mutations separate it from its recorded parent)."""
 
@@ -185,7 +187,7 @@ class CompiledSearch:
         self.tasks = tasks
         self.rng = rng  # kept alive: the compiled loop draws from its state by address
         seed = initial if isinstance(initial, Program) else None
-        self.tables = cs.SearchTables.build(space, list(types), tasks.dim, seed)
+        self.tables = search_tables.SearchTables.build(space, list(types), tasks.dim, seed)
         st = tasks.stacked()
         self._tasks = _split(st, hurdle.tasks if hurdle is not None else 0)
         size = RANDOM_SEARCH_WINDOW if strategy == "random" else population
@@ -296,7 +298,7 @@ class CompiledSearch:
         self._ctr = np.zeros(cs.N_COUNTERS, dtype=np.int64)
         self._migrants = self._new_migrants(1)
         self._rngs = generator_addresses(rng)[None]
-        self._idle = generator_addresses(_IDLE_RNG)[None]
+        self._idle = generator_addresses(IDLE_RNG)[None]
         self._log_size = 0
         self.lineage = self._new_log(1)
         self._best_cache: Individual[Program] | None = None
