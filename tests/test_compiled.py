@@ -585,6 +585,29 @@ def test_pairwise_sum_above_one_block() -> None:
 # --- generation and the disk cache --------------------------------------------------------------
 
 
+def test_cache_name_covers_every_module_compiled_in() -> None:
+    """Every module of the interpret package but the interpreter class's is compiled into the
+    generated module, and so is every function they import from primeval: each one's source
+    must change the disk cache's name."""
+    import inspect
+    import pkgutil
+
+    from primeval.algorithms import interpret
+
+    covered = {m.__name__ for m in codegen.COMPILED_IN} | {codegen.__name__}
+    package = {f"{interpret.__name__}.{m.name}" for m in pkgutil.iter_modules(interpret.__path__)}
+    assert package - covered == {compiled_module.__name__}
+    for module in codegen.COMPILED_IN:
+        if not module.__name__.startswith(interpret.__name__):
+            continue  # a module of constants and Python helpers (memory, mutate)
+        for value in vars(module).values():
+            source = getattr(value, "__module__", None)
+            if inspect.isfunction(value) and str(source).startswith("primeval."):
+                assert source in covered or source.startswith("primeval.algorithms.ops"), (
+                    f"{module.__name__} uses {source}"
+                )
+
+
 def test_generated_source_has_a_branch_per_op() -> None:
     source = generate_source()
     for spec in REGISTRY:

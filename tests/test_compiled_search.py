@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from primeval.algorithms.baselines import damaged_neural_net, neural_net
 from primeval.algorithms.dce import live_mask
 from primeval.algorithms.evaluate import AlgorithmEvaluator, FECSettings, HurdleSettings
-from primeval.algorithms.evolve import CompiledSearch, mutation_label
+from primeval.algorithms.evolve import CompiledSearch
+from primeval.algorithms.evolve_lineage import mutation_label
 from primeval.algorithms.genome import AlgorithmSpace
 from primeval.algorithms.interpret import search_fec, search_hurdle, search_rows, search_tables
 from primeval.algorithms.interpret.compiled import CompiledInterpreter

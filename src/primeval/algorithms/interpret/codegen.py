@@ -1,4 +1,11 @@
-"""The generated module and its disk cache."""
+"""The generated module and its disk cache.
+
+:func:`generate_source` writes one module holding every registered kernel, the protocol of
+:mod:`.protocol` with its ``_exec`` lines expanded into jump tables, and the compiled search
+loop (:data:`EXTENSIONS`); :func:`load_dispatch` writes it to the cache directory under a name
+hashing everything compiled in (:data:`COMPILED_IN`) and imports it, so that numba's
+``cache=True`` keeps its machine code across processes.
+"""
 
 from __future__ import annotations
 

@@ -8,65 +8,71 @@ the reference module's docstring lists its steps.
 Design:
 
 - **Dispatch generated from the registry.** Each op is defined once, as a kernel in
-  :mod:`~primeval.algorithms.ops`. :func:`generate_source` writes a module that compiles
-  every registered kernel and the protocol (:func:`run_task`, :func:`run_lockstep`,
-  :func:`run_tasks_with`, plain Python here), with the protocol's single ``_exec(...)`` and
-  ``_exec_tasks(...)`` lines expanded into ``if/elif`` chains over op codes calling the
-  kernels (LLVM makes a chain a jump table). One call of the generated ``run_tasks_with``
-  evaluates a program on every task, epoch and example.
-- **Tasks in lockstep, in SIMD lanes.** All tasks of a set have as many examples and epochs,
-  so a program that draws no random numbers runs on all of them at once
-  (:func:`run_lockstep`): each instruction is decoded and dispatched once, and its branch of
-  the jump table applies the kernel to every task. Memory keeps the tasks innermost, in
-  groups of :data:`LANES` (``s[group, address, lane]``, ``v[group, address, i, lane]``), and
-  so do the examples (:func:`lane_arrays`, built once per task set): a branch runs the op's
-  own kernel, inlined, on each lane's view of memory (:func:`lane`) in a loop of ``LANES``
-  iterations, which LLVM writes out and packs into SIMD instructions across tasks (its SLP
-  vectorizer, which numba leaves off: :class:`vectorizing`). That needs views whose shapes
-  and strides are constants (for ``F`` in :data:`FAST_DIMS`; other sizes get a branch with
-  ``F`` a variable, per lane), and banks that LLVM knows not to overlap
-  (:class:`NoAliasCompiler`). Scalar and vector ops run on every lane, tasks stopped or not
-  (a stopped task's lane computes what no one reads); matrix ops and the rest are called per
-  lane, for running tasks only. Matrices stay per task (``m[task]``). The bookkeeping per
-  example (errors, losses, loading the next example) is SIMD too, falling back to a loop
-  over tasks for classification, probes and failing tasks. A program that draws runs task
-  after task (:func:`run_task`, on each task's lane), so that the draws come in the
-  reference's order.
+  :mod:`~primeval.algorithms.ops`. :func:`~.codegen.generate_source` writes a module that
+  compiles every registered kernel and the protocol (:func:`~.protocol.run_task`,
+  :func:`~.protocol.run_lockstep`, :func:`~.protocol.run_tasks_with`, plain Python here), with
+  the protocol's single ``_exec(...)`` and ``_exec_tasks(...)`` lines expanded into ``if/elif``
+  chains over op codes calling the kernels (LLVM makes a chain a jump table). One call of the
+  generated ``run_tasks_with`` evaluates a program on every task, epoch and example.
+- **Tasks in lockstep, in SIMD lanes.** All tasks of a set have as many examples and epochs, so
+  a program that draws no random numbers runs on all of them at once
+  (:func:`~.protocol.run_lockstep`): each instruction is decoded and dispatched once, and its
+  branch of the jump table applies the kernel to every task. Memory keeps the tasks innermost,
+  in groups of :data:`~.intrinsics.LANES` (``s[group, address, lane]``, ``v[group, address, i,
+  lane]``), and so do the examples (:func:`lane_arrays`, built once per task set): a branch runs
+  the op's own kernel, inlined, on each lane's view of memory (:func:`~.intrinsics.lane`) in a
+  loop of ``LANES`` iterations, which LLVM writes out and packs into SIMD instructions across
+  tasks (its SLP vectorizer, which numba leaves off: :class:`~.intrinsics.vectorizing`). That
+  needs views whose shapes and strides are constants (for ``F`` in
+  :data:`~.exact_sums.FAST_DIMS`; other sizes get a branch with ``F`` a variable, per lane), and
+  banks that LLVM knows not to overlap (:class:`~.intrinsics.NoAliasCompiler`). Scalar and
+  vector ops run on every lane, tasks stopped or not (a stopped task's lane computes what no one
+  reads); matrix ops and the rest are called per lane, for running tasks only. Matrices stay per
+  task (``m[task]``). The bookkeeping per example (errors, losses, loading the next example) is
+  SIMD too, falling back to a loop over tasks for classification, probes and failing tasks. A
+  program that draws runs task after task (:func:`~.protocol.run_task`, on each task's lane), so
+  that the draws come in the reference's order.
 - **Disk cache.** The generated source goes to ``$PRIMEVAL_CACHE_DIR`` (default
-  ``~/.cache/primeval/numba``) under a name hashing it, every kernel module, this module and
-  the numpy / numba / Python versions, and is imported from there so that numba's
-  ``cache=True`` works (numba cannot cache code built with ``exec``): a second process loads
-  machine code instead of compiling. Nothing compiles at import; the first evaluation does
-  (two to three minutes, cold).
+  ``~/.cache/primeval/numba``) under a name hashing it, every kernel module, every module
+  compiled in (:data:`~.codegen.COMPILED_IN`) and the numpy / numba / Python versions, and is
+  imported from there so that numba's ``cache=True`` works (numba cannot cache code built with
+  ``exec``): a second process loads machine code instead of compiling. Nothing compiles at
+  import; the first evaluation does (two to three minutes, cold).
 - **Bit-identical to the reference.** numba reimplements numpy, not always the way numpy
   computes. numpy evaluates ``exp``, ``log``, ``tan``, ``arcsin``, ``arccos`` and ``arctan``
-  with its own SIMD code (AVX-512, SVML), which differs from the C library's in the last bit
-  for a few percent of inputs; it sums with pairwise summation; its ``maximum``/``minimum``
-  return the second argument when both are zeros of either sign. The kernels are therefore
-  compiled against :data:`NUMPY_EXACT`, the ``numpy`` namespace with those functions
-  replaced: the transcendental functions call numpy's own float64 ufunc loop (its address
-  linked under a fixed symbol name, so cached code stays valid in a new process), and
-  ``sum``/``mean``/``maximum``/``minimum`` follow numpy's algorithms. Products are never
-  numpy's ``dot`` (the BLAS it ships sums in an order that depends on the CPU): the ops
-  define them as numpy's sum of the elementwise products, and ``NUMPY_EXACT.dot`` refuses
-  to compile. Random draws go through the caller's generator, as in numpy.
+  with its own SIMD code (AVX-512, SVML), which differs from the C library's in the last bit for
+  a few percent of inputs; it sums with pairwise summation; its ``maximum``/``minimum`` return
+  the second argument when both are zeros of either sign. The kernels are therefore compiled
+  against :data:`~.numpy_exact.NUMPY_EXACT`, the ``numpy`` namespace with those functions
+  replaced: the transcendental functions call numpy's own float64 ufunc loop (its address linked
+  under a fixed symbol name, so cached code stays valid in a new process), and
+  ``sum``/``mean``/``maximum``/``minimum`` follow numpy's algorithms. Products are never numpy's
+  ``dot`` (the BLAS it ships sums in an order that depends on the CPU): the ops define them as
+  numpy's sum of the elementwise products, and ``NUMPY_EXACT.dot`` refuses to compile. Random
+  draws go through the caller's generator, as in numpy.
 - **Speed.** Most of an instruction's cost was overhead around a few flops on vectors of 4:
-  numba's ufunc machinery (broadcasting, a fresh array per temporary, BLAS for a 4-element
-  dot product), a function call per kernel, and reference counting of every array view.
-  Now: the ``NUMPY_EXACT`` stand-ins are plain loops that allocate nothing (a product that is
-  only summed is never built; loops over 4 elements are written out); the kernels of
-  scalar and vector ops are inlined by LLVM (numba's ``forceinline``) into the jump tables'
-  branches, matrix ops are called (inlining them all costs compile time for little);
-  kernels and the lockstep protocol are compiled without numba's runtime (``_nrt=False``:
-  no reference counting; its few allocations are passed in); addresses, tasks and examples
-  are indexed with unsigned integers (numba then emits no handling of negative indices);
-  the generator is passed as its bit generator's addresses (numba's unboxing of a
-  ``Generator`` costs about 7 us per call); arrays are borrowed without reference counting.
-  On the demo (F = 4, 10 tasks of 100 + 100 examples, three groups of lanes) a scalar or
-  vector instruction costs about 0.3-0.5 ns per task (mostly the latency of its result
-  going through memory to the next instruction), a matrix one 10-40 ns (a call per task);
-  the protocol's bookkeeping about 2.5 ns per example and task; a call from Python about
-  3.5 us.
+  numba's ufunc machinery (broadcasting, a fresh array per temporary, BLAS for a 4-element dot
+  product), a function call per kernel, and reference counting of every array view. Now: the
+  ``NUMPY_EXACT`` stand-ins are plain loops that allocate nothing (a product that is only summed
+  is never built; loops over 4 elements are written out); the kernels of scalar and vector ops
+  are inlined by LLVM (numba's ``forceinline``) into the jump tables' branches, matrix ops are
+  called (inlining them all costs compile time for little); kernels and the lockstep protocol
+  are compiled without numba's runtime (``_nrt=False``: no reference counting; its few
+  allocations are passed in); addresses, tasks and examples are indexed with unsigned integers
+  (numba then emits no handling of negative indices); the generator is passed as its bit
+  generator's addresses (numba's unboxing of a ``Generator`` costs about 7 us per call); arrays
+  are borrowed without reference counting. On the demo (F = 4, 10 tasks of 100 + 100 examples,
+  three groups of lanes) a scalar or vector instruction costs about 0.3-0.5 ns per task (mostly
+  the latency of its result going through memory to the next instruction), a matrix one 10-40 ns
+  (a call per task); the protocol's bookkeeping about 2.5 ns per example and task; a call from
+  Python about 3.5 us.
+
+The ideas live in modules of their own: numpy's float64 loops (:mod:`.ufunc_loops`), its
+sums and reductions (:mod:`.exact_sums`, over the operands of :mod:`.operands`), its
+elementwise functions (:mod:`.exact_elementwise`), the ``np`` of kernels
+(:mod:`.numpy_exact`), generators and lanes (:mod:`.intrinsics`), the protocol
+(:mod:`.protocol`) and the generated module with its disk cache (:mod:`.codegen`); this
+module is the interpreter.
 
 ``tests/test_compiled.py`` checks equality with the reference on random programs over all ops.
 """

@@ -1,5 +1,6 @@
-"""numpy's elementwise functions (with ``out``), ``copyto`` and ``outer``, computed as numpy
-computes them, without temporaries.
+"""numpy's elementwise functions (with ``out``), ``copyto`` and ``outer`` in compiled
+kernels: plain loops over the shapes kernels use, computing as numpy does (``maximum`` and
+``minimum`` propagate NaN and return the second of two zeros) and allocating nothing.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""numpy's sums (pairwise summation), means and reductions along an axis, computed as numpy
-computes them, without temporaries.
+"""numpy's sums, means and reductions along an axis, computed as numpy computes them
+(pairwise summation, 8 accumulators per block), without temporaries.
+
+Sums of products (``np.sum(np.multiply(x, y), axis, out)``) are how the ops write dot
+products, so that no BLAS with a CPU-dependent order is ever called (:mod:`.compiled`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Helpers for code compiled with numba: registering plain functions and stand-ins for
-numpy's, and views of arrays that cost no reference counting.
+numpy's functions, and views of arrays that cost no reference counting.
+
+Used by the numpy-exact layer (:mod:`.ufunc_loops`, :mod:`.exact_sums`,
+:mod:`.exact_elementwise`) and the protocol; see :mod:`.compiled` for why each exists.
 """
 
 from __future__ import annotations

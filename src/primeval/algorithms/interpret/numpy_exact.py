@@ -1,4 +1,10 @@
-"""``NUMPY_EXACT``, what ``np`` means in compiled kernels, and :func:`jit_kernel`."""
+"""``NUMPY_EXACT``, what ``np`` means in compiled kernels, and :func:`jit_kernel`, which
+compiles an op's kernel against it.
+
+The namespace is numpy's, with the functions numba computes differently replaced by the
+stand-ins of :mod:`.ufunc_loops`, :mod:`.exact_sums` and :mod:`.exact_elementwise`; so the
+one kernel per op serves both interpreters, bit for bit.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
-"""Operands of numpy calls in kernels, as compiled code sees them: flat lines of terms,
-3-D geometry, broadcasting and overlap.
+"""Operands of numpy calls in kernels, as compiled code sees them: lines of terms, 3-D
+geometry, broadcasting and overlap.
+
+The numpy-exact stand-ins (:mod:`.exact_sums`, :mod:`.exact_elementwise`) are plain loops
+over these views, allocating nothing; a product that is only summed stays the unevaluated
+:data:`Product` of its two operands.
 """
 
 from __future__ import annotations

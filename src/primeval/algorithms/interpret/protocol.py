@@ -1,4 +1,12 @@
-"""The evaluation protocol compiled into the generated module."""
+"""The evaluation protocol of AutoML-Zero (Real et al., ICML 2020, Sec. 4; the reference
+``Executor``), as plain Python that :mod:`.codegen` compiles into the generated module.
+
+:func:`run_task` runs one task (programs that draw random numbers, task after task, in the
+reference's order), :func:`run_lockstep` every task at once in SIMD lanes, and
+:func:`run_tasks_with` chooses. Their single ``_exec(...)`` and ``_exec_tasks(...)`` lines
+become jump tables over the registered kernels; run as Python they call the kernels through
+the registry (``tests/test_compiled.py`` checks both against the reference).
+"""
 
 from __future__ import annotations
 

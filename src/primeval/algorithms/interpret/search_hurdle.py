@@ -1,4 +1,7 @@
-"""Fitness combination and progressive hurdles in compiled code."""
+"""Fitness combination over tasks and progressive hurdles (So et al., "The Evolved
+Transformer", ICML 2019) in compiled code, as :func:`~.reference.combine` and
+:class:`~primeval.engine.hurdles.RollingPercentileHurdle` compute them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,12 @@ from numba.extending import register_jitable
 
 from primeval.algorithms.interpret.exact_sums import pairwise_sum
 
-# --- fitness combination and hurdles -------------------------------------------------------------
+# The hurdle's integer state (``HurdleState.state``) and parameters (``HurdleState.params``).
+H_COUNT, H_NEXT, H_SINCE_UPDATE, H_PASSED, H_FAILED = 0, 1, 2, 3, 4
+N_HURDLE_STATE = 5
+P_QUANTILE, P_WARMUP, P_THRESHOLD = 0, 1, 2
+N_HURDLE_PARAMS = 3
+UPDATE_EVERY = 16  # checks between updates of the threshold, as RollingPercentileHurdle
 
 
 def combine_into(f, median):
@@ -41,29 +49,30 @@ def percentile_linear(values, n, q):
 
 
 def hurdle_check(window, finite, hstate, hparams, score):
-    """``RollingPercentileHurdle.check``. ``hstate``: count, next slot, calls since the
-    threshold was updated, passed, failed; ``hparams``: percentile / 100, warmup, and
-    the threshold (updated in place)."""
+    """``RollingPercentileHurdle.check``, on ``hstate`` (indexed by ``H_*``) and ``hparams``
+    (``P_*``; the threshold is updated in place)."""
     size = window.shape[0]
     s = score if np.isfinite(score) else -np.inf
-    ok = hstate[0] < hparams[1] or s >= hparams[2]
-    window[hstate[1]] = s
-    hstate[1] = (hstate[1] + 1) % size
-    if hstate[0] < size:
-        hstate[0] += 1
-    hstate[2] += 1
-    if hstate[2] >= 16 or hstate[0] <= hparams[1]:
-        hstate[2] = 0
+    ok = hstate[H_COUNT] < hparams[P_WARMUP] or s >= hparams[P_THRESHOLD]
+    window[hstate[H_NEXT]] = s
+    hstate[H_NEXT] = (hstate[H_NEXT] + 1) % size
+    if hstate[H_COUNT] < size:
+        hstate[H_COUNT] += 1
+    hstate[H_SINCE_UPDATE] += 1
+    if hstate[H_SINCE_UPDATE] >= UPDATE_EVERY or hstate[H_COUNT] <= hparams[P_WARMUP]:
+        hstate[H_SINCE_UPDATE] = 0
         n = 0
-        for k in range(hstate[0]):
+        for k in range(hstate[H_COUNT]):
             if np.isfinite(window[k]):
                 finite[n] = window[k]
                 n += 1
-        hparams[2] = percentile_linear(finite, n, hparams[0]) if n > 0 else -np.inf
+        hparams[P_THRESHOLD] = (
+            percentile_linear(finite, n, hparams[P_QUANTILE]) if n > 0 else -np.inf
+        )
     if ok:
-        hstate[3] += 1
+        hstate[H_PASSED] += 1
     else:
-        hstate[4] += 1
+        hstate[H_FAILED] += 1
     return ok
 
 

@@ -18,13 +18,16 @@ compiled evaluation. This module runs the same loop in numba, many candidates pe
   only random draws are dead is evaluated in full, draws included: they advance the search
   generator.) FEC probes of programs that draw random numbers use one freshly seeded
   generator per task, as the reference does: the probe's generators are put back into their
-  seeded state by copying saved bytes over their state (:func:`restore_generators`; checked
-  at start-up, else such candidates skip FEC).
+  seeded state by copying saved bytes over their state
+  (:func:`~.search_fec.restore_generators`; checked at start-up, else such candidates skip
+  FEC).
 - **One definition per op.** Op signatures, data fields and costs come from the op registry
-  as tables (:class:`SearchTables`); evaluation is the generated interpreter's
-  ``run_tasks_with``. :func:`evolve_with` is plain Python here; the generated module of
-  :mod:`~primeval.algorithms.interpret.compiled` compiles a copy of it next to the
-  interpreter, so it calls the jump table directly, and caches the machine code on disk.
+  as tables (:class:`~.search_tables.SearchTables`); evaluation is the generated
+  interpreter's ``run_tasks_with``. :func:`evolve_with` is plain Python here; the generated
+  module (:mod:`.codegen`, which lists this module in ``EXTENSIONS``) compiles a copy of it
+  next to the interpreter, so it calls the jump table directly, and caches the machine code
+  on disk. Its arguments are two named records (:class:`~.search_state.SearchInputs`,
+  :class:`~.search_state.SearchArrays`), the lineage log and the number of steps.
 
 Programs live in fixed-size rows: component ``c`` of a row occupies ``max_sizes[c] + 1``
 slots starting at ``offsets[c]`` (one spare slot for the insertion of a trade).
@@ -52,6 +55,11 @@ from primeval.algorithms.interpret.search_rows import (
     seed_program_into,
 )
 from primeval.algorithms.interpret.search_state import (
+    BEST_FITNESS,
+    BEST_FOUND,
+    BEST_ID,
+    BEST_MUTATION,
+    BEST_PARENT,
     C_ARCHIVED,
     C_BYPASS,
     C_COUNT,
@@ -97,6 +105,8 @@ from primeval.algorithms.interpret.search_tables import (
     M_MIGRANT,
     M_RANDOM,
     STOCHASTIC,
+    WHOLE,
+    mutation_code,
 )
 
 
@@ -138,8 +148,11 @@ for _loop_helper in (_copy_row, _cost, _clean, _any_draws):
     register_jitable(error_model="numpy")(_loop_helper)
 
 
-def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_rngs):
-    """``AlgorithmEvaluator.evaluate`` of the child in ``ws``; returns (fitness, flags)."""
+def evaluate_child(inputs, ws, cache, hurdle, ctr):
+    """``AlgorithmEvaluator.evaluate`` of the child in ``ws``; returns (fitness, flags).
+    (Passed the records it uses, not all of :class:`~.search_state.SearchArrays`: fewer
+    arrays to pass to a call per candidate.)"""
+    known, t, tasks, si, sf, rngs, idle_rngs = inputs
     if sf[F_MAX_COST] < np.inf and _cost(t, ws.ops, ws.lens) > sf[F_MAX_COST]:
         ctr[C_OVER_BUDGET] += 1
         return 0.0, FLAG_OVER_BUDGET
@@ -223,15 +236,16 @@ def evaluate_child(known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_r
     return result, flags
 
 
-def evolve_with(
-    known, t, tasks, pop, ws, cache, hurdle, best, log, migrants, si, sf, ctr, rngs, idle_rngs,
-    archive, steps,
-):  # fmt: skip
+def evolve_with(inputs, arrays, log, steps):
     """``steps`` rounds of ask / evaluate / tell (``RegularizedEvolution`` or
     ``RandomSearch`` with an ``AlgorithmEvaluator``), drawing from ``rngs[0]``. Waiting
     migrants are evaluated first, each in place of a new candidate. With ``S_LINEAGE``, a
     member that was a parent goes to ``archive`` when it leaves the population (the caller
     leaves room for ``steps`` rows)."""
+    t, si, sf, rngs = inputs.tables, inputs.settings, inputs.float_settings, inputs.rngs
+    pop, ws, best, migrants, archive, ctr = (
+        arrays.pop, arrays.ws, arrays.best, arrays.migrants, arrays.archive, arrays.counters,
+    )  # fmt: skip
     rng = generator_from(rngs[0])
     size = si[S_POPULATION]
     for step in range(steps):
@@ -242,16 +256,16 @@ def evolve_with(
             ctr[C_MIGRANTS_TAKEN] = k + 1
             _copy_row(migrants.ops[k], migrants.args[k], migrants.data[k], migrants.lens[k],
                       ws.ops, ws.args, ws.data, ws.lens, t)  # fmt: skip
-            mutation = M_MIGRANT * 4 + 3
+            mutation = mutation_code(M_MIGRANT, WHOLE)
         elif si[S_RANDOM] != 0:
             random_program_into(rng, ws.u, ws.pos, t, ws.ops, ws.args, ws.data, ws.lens)
-            mutation = M_RANDOM * 4 + 3
+            mutation = mutation_code(M_RANDOM, WHOLE)
         elif count < size:
             if si[S_SEEDED] != 0:
                 seed_program_into(t, ws.ops, ws.args, ws.data, ws.lens)
             else:
                 random_program_into(rng, ws.u, ws.pos, t, ws.ops, ws.args, ws.data, ws.lens)
-            mutation = M_INITIAL * 4 + 3
+            mutation = mutation_code(M_INITIAL, WHOLE)
         else:
             picks = rng.integers(0, count, si[S_TOURNAMENT])
             head = ctr[C_HEAD]
@@ -269,22 +283,20 @@ def evolve_with(
             if sf[F_MUTATE_PROB] >= 1.0 or rng.random() < sf[F_MUTATE_PROB]:
                 mutation = mutate_into(rng, ws.u, ws.pos, t, ws.ops, ws.args, ws.data, ws.lens)
             else:
-                mutation = M_COPY * 4 + 3
-        fitness, flags = evaluate_child(
-            known, t, tasks, ws, cache, hurdle, si, sf, ctr, rngs, idle_rngs
-        )
+                mutation = mutation_code(M_COPY, WHOLE)
+        fitness, flags = evaluate_child(inputs, ws, arrays.cache, arrays.hurdle, ctr)
         ctr[C_EVALUATIONS] += 1
         ident = ctr[C_NEXT_ID]
         ctr[C_NEXT_ID] += 1
         clean = _clean(fitness)
-        if best.info[1] == 0.0 or clean > _clean(best.info[0]):
+        if best.info[BEST_FOUND] == 0.0 or clean > _clean(best.info[BEST_FITNESS]):
             _copy_row(ws.ops, ws.args, ws.data, ws.lens,
                       best.ops, best.args, best.data, best.lens, t)  # fmt: skip
-            best.info[0] = fitness
-            best.info[1] = 1.0
-            best.ids[0] = ident
-            best.ids[1] = parent
-            best.ids[2] = mutation
+            best.info[BEST_FITNESS] = fitness
+            best.info[BEST_FOUND] = 1.0
+            best.ids[BEST_ID] = ident
+            best.ids[BEST_PARENT] = parent
+            best.ids[BEST_MUTATION] = mutation
         # tell: the child joins the population
         row = -1
         if count < size:

@@ -1,5 +1,7 @@
-"""Random programs, mutations and dead-code elimination on programs kept in fixed-size rows
-(:mod:`~primeval.algorithms.mutate` and :mod:`~primeval.algorithms.dce`, compiled).
+"""Random programs, mutations and dead-code elimination on programs kept in fixed-size rows:
+:class:`~primeval.algorithms.mutate.Mutator` and :func:`~primeval.algorithms.dce.live_mask`
+in compiled code, drawing from the generator in the same order (Real et al., "AutoML-Zero",
+ICML 2020, Sec. 4.1 for the mutations).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from primeval.algorithms.interpret.search_tables import (
     PARTIAL,
     SORTED,
     STOCHASTIC,
+    WHOLE,
+    mutation_code,
 )
 from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION
 from primeval.algorithms.mutate import SIGN_FLIP_PROB
@@ -171,17 +175,16 @@ def seed_program_into(t, ops, args, data, lens):
 
 
 def mutate_into(rng, u, pos, t, ops, args, data, lens):
-    """``Mutator.mutate`` on a row, in place; returns ``mutation code * 4 + component``
-    (component 3: none)."""
+    """``Mutator.mutate`` on a row, in place; returns its :func:`mutation_code`."""
     _fresh(rng, u, pos)
     kind = t.types[_below(rng, u, pos, t.types.shape[0])]
     if kind == M_IDENTITY:
-        return kind * 4 + 3
+        return mutation_code(kind, WHOLE)
     if kind == M_RANDOM_ALGORITHM:
         for j in range(t.mutable.shape[0]):
             c = t.mutable[j]
             _random_function(rng, u, pos, t, c, lens[c], ops, args, data, lens)
-        return kind * 4 + 3
+        return mutation_code(kind, WHOLE)
     c = t.mutable[_below(rng, u, pos, t.mutable.shape[0])]
     n = lens[c]
     base = t.offsets[c]
@@ -197,9 +200,9 @@ def mutate_into(rng, u, pos, t, ops, args, data, lens):
                 _random_row(rng, u, pos, t.ops, t.banks, t.out_lo, code, ops, args, data, i)
     else:
         if kind == M_INSERT and n >= t.max_sizes[c]:
-            return kind * 4 + c
+            return mutation_code(kind, c)
         if kind == M_REMOVE and n <= t.min_sizes[c]:
-            return kind * 4 + c
+            return mutation_code(kind, c)
         if kind in (M_INSERT, M_TRADE):
             at = _below(rng, u, pos, n + 1)
             code = _random_op(rng, u, pos, t.comp_ops, t.comp_nops, c)
@@ -211,7 +214,7 @@ def mutate_into(rng, u, pos, t, ops, args, data, lens):
             _shift(ops, args, data, base + at + 1, base + n, -1)
             n -= 1
         lens[c] = n
-    return kind * 4 + c
+    return mutation_code(kind, c)
 
 
 # --- dead code (dce.live_mask, on rows) ----------------------------------------------------------

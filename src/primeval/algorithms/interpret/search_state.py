@@ -1,10 +1,15 @@
-"""The state of a compiled search: its settings, counters and arrays, in named records."""
+"""The state of a compiled search in named records: what the loop reads
+(:class:`SearchInputs`) and what it advances in place (:class:`SearchArrays`), with the
+named indices of its settings, counters, flags and best record.
+"""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
+
+from primeval.algorithms.interpret.search_tables import SearchTables
 
 # Integer settings (``si``).
 S_POPULATION, S_TOURNAMENT, S_RANDOM, S_WORST, S_SEEDED = 0, 1, 2, 3, 4
@@ -13,6 +18,7 @@ S_CLASSIFY, S_N_TRAIN, S_N_VALID, S_FEC_DRAWS, S_LINEAGE = 10, 11, 12, 13, 14
 N_SETTINGS = 15
 # Float settings (``sf``).
 F_MUTATE_PROB, F_MAX_COST, F_MAX_ABS_ERROR, F_FEC_SCALE = 0, 1, 2, 3
+N_FLOAT_SETTINGS = 4
 # Counters (``ctr``).
 C_EVALUATIONS, C_FULL, C_HITS, C_MISSES, C_OVER_BUDGET, C_NEXT_ID = 0, 1, 2, 3, 4, 5
 C_COUNT, C_HEAD, C_BYPASS, C_LIVE_SETUP, C_LIVE_PREDICT, C_LIVE_LEARN = 6, 7, 8, 9, 10, 11
@@ -104,13 +110,18 @@ class HurdleState(NamedTuple):
     params: np.ndarray  # (3,) float64, see hurdle_check
 
 
+# Entries of ``Best.info`` and ``Best.ids``.
+BEST_FITNESS, BEST_FOUND = 0, 1
+BEST_ID, BEST_PARENT, BEST_MUTATION = 0, 1, 2
+
+
 class Best(NamedTuple):
     ops: np.ndarray
     args: np.ndarray
     data: np.ndarray
     lens: np.ndarray
-    info: np.ndarray  # (2,) float64: fitness as evaluated, and whether there is a best
-    ids: np.ndarray  # (3,) int64: id, parent, mutation code
+    info: np.ndarray  # (2,) float64: BEST_FITNESS as evaluated, BEST_FOUND (1.0 once found)
+    ids: np.ndarray  # (3,) int64: BEST_ID, BEST_PARENT, BEST_MUTATION
 
 
 class Archive(NamedTuple):
@@ -144,6 +155,31 @@ class Lineage(NamedTuple):
 
     ids: np.ndarray
     parents: np.ndarray
-    mutations: np.ndarray  # mutation code * 4 + component (3: all or none)
+    mutations: np.ndarray  # search_tables.mutation_code
     fitness: np.ndarray
     flags: np.ndarray
+
+
+class SearchInputs(NamedTuple):
+    """What a compiled search reads and never changes."""
+
+    known: np.ndarray  # (codes,) bool: the op codes the generated module compiled
+    tables: SearchTables
+    tasks: TaskSplit
+    settings: np.ndarray  # (N_SETTINGS,) int64, indexed by S_*
+    float_settings: np.ndarray  # float64, indexed by F_*
+    rngs: np.ndarray  # (1, 6) the search generator's addresses (intrinsics.generator_addresses)
+    idle_rngs: np.ndarray  # (1, 6) the generator of programs that draw nothing
+
+
+class SearchArrays(NamedTuple):
+    """The state a compiled search advances, in place."""
+
+    pop: Population
+    ws: Workspace
+    cache: FecCache
+    hurdle: HurdleState
+    best: Best
+    migrants: Migrants
+    archive: Archive
+    counters: np.ndarray  # (N_COUNTERS,) int64, indexed by C_*

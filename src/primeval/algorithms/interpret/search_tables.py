@@ -1,5 +1,8 @@
-"""A program space and mutation types as tables compiled code reads, and the codes of
-mutations.
+"""A program space and mutation types as tables compiled code reads (:class:`SearchTables`),
+and the codes of mutations in the lineage log (:func:`mutation_code`).
+
+Op signatures, data fields, costs and partial writes come from the op registry, one row per
+op code, so that the compiled search states no op fact of its own.
 """
 
 from __future__ import annotations
@@ -7,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba.extending import register_jitable
 
 from primeval.algorithms.mutate import MutationType, ProgramSpace
 from primeval.algorithms.ops import REGISTRY, DataInit, DataMutation, Kind
@@ -29,6 +33,18 @@ M_INITIAL = len(MUTATIONS)  # pseudo-codes for the lineage log
 M_COPY = len(MUTATIONS) + 1
 M_RANDOM = len(MUTATIONS) + 2
 M_MIGRANT = len(MUTATIONS) + 3
+M_SEVERAL = len(MUTATIONS) + 4  # a chain of mutations whose middle links were thinned out
+WHOLE = 3
+"""The component of a mutation that changes every component, or none."""
+COMPONENT_SLOTS = 4  # Setup, Predict, Learn, WHOLE
+
+
+def mutation_code(kind: int, component: int) -> int:
+    """The lineage log's code of a mutation: its type's code and the component it changed."""
+    return kind * COMPONENT_SLOTS + component
+
+
+register_jitable(error_model="numpy", forceinline=True)(mutation_code)
 
 # Columns of the op table (one row per op code).
 ARITY, IN1, IN2, OUT, NDATA, INIT0, MUT0, SORTED, STOCHASTIC, PARTIAL, FLOPS = (
@@ -37,14 +53,10 @@ ARITY, IN1, IN2, OUT, NDATA, INIT0, MUT0, SORTED, STOCHASTIC, PARTIAL, FLOPS = (
 N_COLUMNS = 15
 _INIT = {DataInit.UNIT: 0, DataInit.SIGNED: 1}
 _MUT = {DataMutation.RESAMPLE_UNIT: 0, DataMutation.LOG_SCALE_OR_FLIP: 1, DataMutation.LOG_SCALE: 2}
-_PARTIAL_WRITES = ("VECTOR_CONST_SET", "MATRIX_CONST_SET")  # as in dce.PARTIAL_WRITES
 
 
 def op_table(dim: int) -> np.ndarray:
     """``(128, N_COLUMNS)`` int64: each registered op's signature, data fields and cost."""
-    from primeval.algorithms.dce import PARTIAL_WRITES
-
-    assert set(_PARTIAL_WRITES) == set(PARTIAL_WRITES)
     tab = np.zeros((128, N_COLUMNS), dtype=np.int64)
     tab[:, OUT] = -1
     for spec in REGISTRY:
@@ -59,7 +71,7 @@ def op_table(dim: int) -> np.ndarray:
             row[MUT0 + k] = _MUT[field.mutation]
         row[SORTED] = spec.sorted_data
         row[STOCHASTIC] = spec.stochastic
-        row[PARTIAL] = spec.name in PARTIAL_WRITES
+        row[PARTIAL] = spec.partial_write
         row[FLOPS] = spec.cost.flops(dim)
     return tab
 

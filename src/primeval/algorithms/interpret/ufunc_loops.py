@@ -1,4 +1,11 @@
-"""numpy's own float64 ufunc loops, called from compiled code."""
+"""numpy's own float64 ufunc loops, called from compiled code.
+
+numpy evaluates ``exp``, ``log`` and the trigonometric functions with CPU-dispatched code
+of its own, which differs from the C library's numba calls in the last bit for a few percent
+of inputs. The stand-ins here call numpy's loop itself (its address linked under a fixed
+symbol name, so that cached machine code stays valid in a new process), so that compiled
+kernels give the reference interpreter's bits (:mod:`.compiled`).
+"""
 
 from __future__ import annotations
 
