@@ -8,7 +8,7 @@ the rows are added in order. This defines every result to the bit on every CPU,
 where ``np.dot`` and ``@`` would call the BLAS numpy ships, whose summation
 order depends on the CPU. The printed templates say the same in numpy (``@`` or
 ``np.dot`` would agree to rounding only). The compiled interpreter never builds
-the product array (see ``NUMPY_EXACT`` in ``interpret/compiled.py``).
+the product array (see ``NUMPY_EXACT`` in ``interpret/numpy_exact.py``).
 
 An output may alias an input of the same bank (transpose, products): numpy
 computes the product array, or copies an overlapping source, before writing,
