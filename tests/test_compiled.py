@@ -24,15 +24,13 @@ from numba import njit
 from numba.core.errors import TypingError
 
 from primeval.algorithms.baselines import function, instr
+from primeval.algorithms.interpret import codegen, protocol
 from primeval.algorithms.interpret import compiled as compiled_module
-from primeval.algorithms.interpret.compiled import (
-    NUMPY_EXACT,
-    CompiledInterpreter,
-    cache_dir,
-    generate_source,
-    load_dispatch,
-)
+from primeval.algorithms.interpret.codegen import cache_dir, generate_source, load_dispatch
+from primeval.algorithms.interpret.compiled import CompiledInterpreter
+from primeval.algorithms.interpret.numpy_exact import NUMPY_EXACT
 from primeval.algorithms.interpret.reference import ReferenceInterpreter, run_task
+from primeval.algorithms.interpret.ufunc_loops import EXACT_UFUNCS
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.ops import REGISTRY, Kind
 from primeval.algorithms.program import Function, Program
@@ -374,7 +372,7 @@ def test_python_lockstep_equals_reference() -> None:
         w = s.shape[0] * s.shape[2]  # lanes
         got, errors = np.empty(n), np.full((n, 20), np.nan)
         with np.errstate(all="ignore"):
-            compiled_module._run_lockstep(
+            protocol.run_lockstep(
                 ops, args, data, bounds, s, v, m, lanes, n, stacked["train_x"].shape[1],
                 tasks.classification, 14, 6, 100.0, got, errors, True, reload,
                 np.empty((3, w), dtype=np.uint64), np.empty((2, w)), np.empty((w, b.scalars)),
@@ -396,7 +394,7 @@ def test_python_protocol_equals_reference() -> None:
             want = run_task(program, task, np.random.default_rng(0)).fitness
             ops, args, data, bounds = program.encode()
             s, v, m = program.banks.zeros(tasks.dim)
-            got = compiled_module._run_task(
+            got = protocol.run_task(
                 ops, args, data, bounds, s, v, m, np.random.default_rng(0),
                 stacked["train_x"][t], stacked["train_y"][t], stacked["order"][t],
                 stacked["valid_x"][t], stacked["valid_y"][t], tasks.classification, 10**9, 10**9,
@@ -423,7 +421,7 @@ def _same(got: Any, want: Any) -> bool:
     return bool(np.array_equal(np.isnan(got), nan) and got[~nan].tobytes() == want[~nan].tobytes())
 
 
-@pytest.mark.parametrize("name", compiled_module.EXACT_UFUNCS)
+@pytest.mark.parametrize("name", EXACT_UFUNCS)
 def test_exact_ufuncs_are_numpys(name: str) -> None:
     ufunc = getattr(NUMPY_EXACT, name)
 
@@ -590,12 +588,35 @@ def test_pairwise_sum_above_one_block() -> None:
 # --- generation and the disk cache --------------------------------------------------------------
 
 
+def test_cache_name_covers_every_module_compiled_in() -> None:
+    """Every module of the interpret package but the interpreter class's is compiled into the
+    generated module, and so is every function they import from primeval: each one's source
+    must change the disk cache's name."""
+    import inspect
+    import pkgutil
+
+    from primeval.algorithms import interpret
+
+    covered = {m.__name__ for m in codegen.COMPILED_IN} | {codegen.__name__}
+    package = {f"{interpret.__name__}.{m.name}" for m in pkgutil.iter_modules(interpret.__path__)}
+    assert package - covered == {compiled_module.__name__}
+    for module in codegen.COMPILED_IN:
+        if not module.__name__.startswith(interpret.__name__):
+            continue  # a module of constants and Python helpers (memory, mutate)
+        for value in vars(module).values():
+            source = getattr(value, "__module__", None)
+            if inspect.isfunction(value) and str(source).startswith("primeval."):
+                assert source in covered or source.startswith("primeval.algorithms.ops"), (
+                    f"{module.__name__} uses {source}"
+                )
+
+
 def test_generated_source_has_a_branch_per_op() -> None:
     source = generate_source()
     for spec in REGISTRY:
         assert f"_op == {spec.code}:  # {spec.name}" in source
-        assert f"_k{spec.code} = _c.jit_kernel(" in source
-    assert compiled_module._EXEC_CALL not in source  # expanded, not called
+        assert f"_k{spec.code} = _numpy_exact.jit_kernel(" in source
+    assert codegen.EXEC_CALL not in source  # expanded, not called
 
 
 def test_second_process_loads_cached_code(compiled: CompiledInterpreter) -> None:

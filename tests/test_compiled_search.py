@@ -14,12 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from primeval.algorithms import compiled_search as cs
 from primeval.algorithms.baselines import damaged_neural_net, neural_net
 from primeval.algorithms.dce import live_mask
 from primeval.algorithms.evaluate import AlgorithmEvaluator, FECSettings, HurdleSettings
-from primeval.algorithms.evolve import CompiledSearch, mutation_label
+from primeval.algorithms.evolve import CompiledSearch
+from primeval.algorithms.evolve_lineage import mutation_label
 from primeval.algorithms.genome import AlgorithmSpace
+from primeval.algorithms.interpret import search_fec, search_hurdle, search_rows, search_tables
 from primeval.algorithms.interpret.compiled import CompiledInterpreter
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
@@ -51,7 +52,7 @@ DETERMINISTIC_OPS = [spec.name for spec in REGISTRY if not spec.stochastic]
 
 def _rows(space: ProgramSpace, program: Program) -> tuple[np.ndarray, ...]:
     """A program as a population row of ``space``'s tables."""
-    t = cs.SearchTables.build(space, list(MutationType), 4)
+    t = search_tables.SearchTables.build(space, list(MutationType), 4)
     length = t.row_length
     ops = np.zeros(length, dtype=np.int64)
     args = np.zeros((length, 3), dtype=np.int64)
@@ -67,7 +68,7 @@ def _rows(space: ProgramSpace, program: Program) -> tuple[np.ndarray, ...]:
 
 
 def _program(space: ProgramSpace, rows: tuple[np.ndarray, ...]) -> Program:
-    t = cs.SearchTables.build(space, list(MutationType), 4)
+    t = search_tables.SearchTables.build(space, list(MutationType), 4)
     ops, args, data, lens = rows
     fns = []
     for c in range(3):
@@ -84,7 +85,7 @@ def _program(space: ProgramSpace, rows: tuple[np.ndarray, ...]) -> Program:
 def test_mutations_equal_the_mutator(all_ops_mutator: Mutator) -> None:
     """Same generator state in, same program and generator state out, for every type."""
     space = all_ops_mutator.space
-    t = cs.SearchTables.build(space, list(all_ops_mutator.types), 4)
+    t = search_tables.SearchTables.build(space, list(all_ops_mutator.types), 4)
     u, pos = np.zeros(32), np.zeros(1, dtype=np.int64)
     program = all_ops_mutator.random_program(np.random.default_rng(0))
     seen = set()
@@ -92,7 +93,7 @@ def test_mutations_equal_the_mutator(all_ops_mutator: Mutator) -> None:
         rng_py, rng_cs = np.random.default_rng(seed), np.random.default_rng(seed)
         want, what = all_ops_mutator.mutate(program, rng_py)
         rows = [a.copy() for a in _rows(space, program)]
-        code = cs.mutate_into(rng_cs, u, pos, t, *rows)
+        code = search_rows.mutate_into(rng_cs, u, pos, t, *rows)
         got = _program(space, tuple(rows))
         assert got == want, (seed, what)
         assert rng_py.random() == rng_cs.random()
@@ -104,12 +105,12 @@ def test_mutations_equal_the_mutator(all_ops_mutator: Mutator) -> None:
 
 def test_random_programs_equal_the_mutator(all_ops_mutator: Mutator) -> None:
     space = all_ops_mutator.space
-    t = cs.SearchTables.build(space, list(all_ops_mutator.types), 4)
+    t = search_tables.SearchTables.build(space, list(all_ops_mutator.types), 4)
     u, pos = np.zeros(32), np.zeros(1, dtype=np.int64)
     for seed in range(50):
         want = all_ops_mutator.random_program(np.random.default_rng(seed))
         rows = [a.copy() for a in _rows(space, Program.empty(space.banks))]
-        cs.random_program_into(np.random.default_rng(seed), u, pos, t, *rows)
+        search_rows.random_program_into(np.random.default_rng(seed), u, pos, t, *rows)
         assert _program(space, tuple(rows)) == want
 
 
@@ -126,7 +127,7 @@ def test_frozen_functions_are_never_mutated(seed: int, frozen: set[Component]) -
     )  # fmt: skip
     assert space.mutable() == [c for c in Component if c not in frozen]
     mutator = Mutator(space, list(MutationType))
-    t = cs.SearchTables.build(space, list(MutationType), 4)
+    t = search_tables.SearchTables.build(space, list(MutationType), 4)
     assert sorted(t.mutable.tolist()) == [int(c) for c in space.mutable()]
     u, pos = np.zeros(32), np.zeros(1, dtype=np.int64)
     program = start = mutator.random_program(np.random.default_rng(seed))
@@ -134,7 +135,7 @@ def test_frozen_functions_are_never_mutated(seed: int, frozen: set[Component]) -
         rng_py, rng_cs = np.random.default_rng([seed, k]), np.random.default_rng([seed, k])
         want, what = mutator.mutate(program, rng_py)
         rows = [a.copy() for a in _rows(space, program)]
-        cs.mutate_into(rng_cs, u, pos, t, *rows)
+        search_rows.mutate_into(rng_cs, u, pos, t, *rows)
         assert _program(space, tuple(rows)) == want, what
         for c in keep:
             assert want.function(c) == start.function(c), what
@@ -144,13 +145,13 @@ def test_frozen_functions_are_never_mutated(seed: int, frozen: set[Component]) -
 def test_seeded_tables_copy_the_initial_program() -> None:
     space = ProgramSpace.uniform(Banks(5, 9, 2), ["MATRIX_GAUSSIAN_SET"], (1, 5, 11),
                                  (1, 5, 11), (4, 5, 11))  # fmt: skip
-    t = cs.SearchTables.build(space, [MutationType.INSERT], 4, damaged_neural_net())
+    t = search_tables.SearchTables.build(space, [MutationType.INSERT], 4, damaged_neural_net())
     rows = [a.copy() for a in _rows(space, Program.empty(space.banks))]
-    cs.seed_program_into(t, *rows)
+    search_rows.seed_program_into(t, *rows)
     assert _program(space, tuple(rows)) == damaged_neural_net()
     small = ProgramSpace.uniform(Banks(5, 9, 2), ["MATRIX_GAUSSIAN_SET"], (1, 1, 1))
     with pytest.raises(ValueError, match="predict exceeds max_sizes"):
-        cs.SearchTables.build(small, [MutationType.INSERT], 4, damaged_neural_net())
+        search_tables.SearchTables.build(small, [MutationType.INSERT], 4, damaged_neural_net())
 
 
 @settings(max_examples=300, deadline=None)
@@ -159,11 +160,11 @@ def test_live_mask_equals_dce(seed: int) -> None:
     space = ProgramSpace.uniform(Banks(4, 3, 2), REGISTRY.names(), (4, 3, 6), (0, 0, 0), (8, 8, 8))
     mutator = Mutator(space, list(MutationType))
     program = mutator.random_program(np.random.default_rng(seed))
-    t = cs.SearchTables.build(space, list(MutationType), 4)
+    t = search_tables.SearchTables.build(space, list(MutationType), 4)
     ops, args, _, lens = _rows(space, program)
     mask = np.zeros(t.row_length, dtype=bool)
     work = np.zeros((4, 9), dtype=bool)
-    draws = cs.live_mask_into(t, ops, args, lens, mask, work)
+    draws = search_rows.live_mask_into(t, ops, args, lens, mask, work)
     want = live_mask(program)
     for c in range(3):
         lo = int(t.offsets[c])
@@ -189,7 +190,7 @@ def test_lru_equals_lru_cache() -> None:
     for _ in range(5000):
         key = int(rng.integers(0, 120)) * 1_000_003  # collide on purpose in the table
         k = np.uint64(key)
-        hit = cs.lru_get(keys, values, prev, nxt, table, state, k, out)
+        hit = search_fec.lru_get(keys, values, prev, nxt, table, state, k, out)
         want = ref.get(key)
         assert hit == (want is not None)
         if hit:
@@ -197,7 +198,7 @@ def test_lru_equals_lru_cache() -> None:
         else:
             value = float(rng.random())
             ref.put(key, value)
-            cs.lru_put(keys, values, prev, nxt, table, state, k, value)
+            search_fec.lru_put(keys, values, prev, nxt, table, state, k, value)
         assert state[0] == len(ref)
     # Same contents, same recency order.
     order, slot = [], state[1]
@@ -212,7 +213,7 @@ def test_percentile_equals_numpy() -> None:
     for n in (1, 2, 3, 10, 999, 1000):
         x = rng.normal(size=n) * 10.0 ** rng.integers(-3, 4)
         for q in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 0.333):
-            assert cs.percentile_linear(x, n, q) == np.percentile(x, 100 * q)
+            assert search_hurdle.percentile_linear(x, n, q) == np.percentile(x, 100 * q)
 
 
 def test_hurdle_equals_rolling_percentile_hurdle() -> None:
@@ -223,7 +224,7 @@ def test_hurdle_equals_rolling_percentile_hurdle() -> None:
     params = np.array([0.7, 10, -np.inf])
     for _ in range(400):
         score = float(rng.random()) if rng.random() > 0.1 else float("nan")
-        assert cs.hurdle_check(window, finite, state, params, score) == ref.check(score)
+        assert search_hurdle.hurdle_check(window, finite, state, params, score) == ref.check(score)
     assert (state[3], state[4]) == (ref.passed, ref.failed)
 
 
@@ -233,13 +234,13 @@ def test_fingerprint_classes_are_rounding_classes() -> None:
     np.seterr(over="ignore")  # unsigned wrap-around is the point (numba ignores it too)
     base = rng.normal(size=(3, 5))
     base[0, 2] = np.nan
-    h = cs.fingerprint(base, 1e10, bits)
-    assert cs.fingerprint(base + 1e-13, 1e10, bits) == h  # rounds to the same
+    h = search_fec.fingerprint(base, 1e10, bits)
+    assert search_fec.fingerprint(base + 1e-13, 1e10, bits) == h  # rounds to the same
     nudged = base.copy()
     nudged[1, 1] += 1e-9
-    assert cs.fingerprint(nudged, 1e10, bits) != h
+    assert search_fec.fingerprint(nudged, 1e10, bits) != h
     zeros = np.zeros((1, 2))
-    assert cs.fingerprint(-zeros, 1e10, bits) == cs.fingerprint(zeros, 1e10, bits)
+    assert search_fec.fingerprint(-zeros, 1e10, bits) == search_fec.fingerprint(zeros, 1e10, bits)
 
 
 # --- whole searches, compiled ---------------------------------------------------------------

@@ -21,13 +21,13 @@ from primeval.algorithms.detectors import (
     DETECTORS,
     Detection,
     Detector,
-    DetectorRegistry,
     detect,
 )
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY, Kind
 from primeval.algorithms.program import Component, Function, Program
+from primeval.engine.registry import Registry
 
 S, P, L = Component.SETUP, Component.PREDICT, Component.LEARN
 BANKS = Banks(6, 6, 3)
@@ -804,11 +804,11 @@ def test_registry_names_descriptions_and_citations() -> None:
 
 
 def test_registry_refuses_a_name_twice() -> None:
-    reg = DetectorRegistry()
+    reg: Registry[Detector] = Registry("detector")
     det = Detector("x", "y", lambda f: set())
-    reg.add(det)
+    reg.add(det.name, det)
     with pytest.raises(ValueError, match="already registered"):
-        reg.add(det)
+        reg.add(det.name, det)
 
 
 def test_detect_is_in_registry_order() -> None:

@@ -12,7 +12,7 @@ import ast
 import string
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,6 +22,7 @@ from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION, Banks
 from primeval.algorithms.ops import (
     REGISTRY,
     Cost,
+    Family,
     Kind,
     OpRegistry,
     OpSpec,
@@ -573,13 +574,13 @@ def test_registry_has_the_65_reference_ops() -> None:
 def test_registry_refuses_collisions() -> None:
     reg = OpRegistry()
     spec = REGISTRY["SCALAR_SUM"]
-    reg.add(spec)
-    with pytest.raises(RegistryError, match="name"):
-        reg.add(replace(spec, code=100))
+    reg.add(spec.name, spec)
+    with pytest.raises(RegistryError, match="already registered"):
+        reg.add(spec.name, replace(spec, code=100))
     with pytest.raises(RegistryError, match="code"):
-        reg.add(replace(spec, name="SCALAR_SUM_AGAIN"))
+        reg.add("SCALAR_SUM_AGAIN", replace(spec, name="SCALAR_SUM_AGAIN"))
     with pytest.raises(RegistryError, match="outside"):
-        reg.add(replace(spec, name="TOO_HIGH", code=128))
+        reg.add("TOO_HIGH", replace(spec, name="TOO_HIGH", code=128))
     assert len(reg) == 1
 
 
@@ -610,3 +611,81 @@ def test_template_formats_with_exactly_its_fields(name: str) -> None:
     assert fields == want
     line = Instruction(spec, 1, 2, 1, (0.25, 0.5, 0.75)).render()
     ast.parse(line)  # valid Python
+
+
+# --- what every op declares ----------------------------------------------------------------------
+
+OP_FACTS = {
+    "code", "name", "inputs", "output", "data", "template", "kernel", "cost", "stochastic",
+    "sorted_data", "partial_write", "family", "commutative", "increasing", "bilinear",
+    "kernel_form",
+}  # fmt: skip
+"""Everything an op states, once, in its registration; every other table is derived."""
+
+ELEMENTWISE_BINARY = (Family.SUM, Family.DIFF, Family.DIVISION, Family.MAX, Family.MIN)
+
+
+def test_an_op_declares_exactly_the_listed_facts() -> None:
+    """A new fact about ops goes on OpSpec and into the checks below, not into a side table."""
+    assert {f.name for f in fields(OpSpec)} == OP_FACTS
+
+
+@pytest.mark.parametrize("name", REGISTRY.names())
+def test_every_op_declares_consistent_facts(name: str) -> None:
+    spec = REGISTRY[name]
+    assert isinstance(spec.code, int) and 0 <= spec.code <= 127
+    assert spec.name == name and spec.name.isupper()
+    assert len(spec.inputs) <= 2 and all(isinstance(k, Kind) for k in spec.inputs)
+    assert spec.output is None or isinstance(spec.output, Kind)
+    assert isinstance(spec.cost, Cost) and callable(spec.kernel) and spec.template
+    assert spec.family is None or isinstance(spec.family, Family)
+    if spec.family in ELEMENTWISE_BINARY:
+        assert spec.inputs == (spec.output, spec.output)
+    if spec.family in (Family.RECIPROCAL, Family.HEAVISIDE):
+        assert spec.inputs == (spec.output,)
+    if spec.family in (Family.PRODUCT, Family.CONTRACTION):
+        assert spec.arity == 2
+    if spec.family is Family.SCALE_STAT:
+        assert spec.arity == 1 and spec.output in (Kind.SCALAR, Kind.VECTOR)
+    if spec.commutative:
+        assert spec.arity == 2 and spec.inputs[0] == spec.inputs[1]
+    if spec.increasing:
+        assert spec.output is Kind.SCALAR and spec.inputs[0] is Kind.SCALAR
+    if spec.bilinear:
+        assert spec.family in (Family.PRODUCT, Family.CONTRACTION)
+        assert Kind.SCALAR not in spec.inputs
+    if spec.partial_write:
+        assert spec.output in (Kind.VECTOR, Kind.MATRIX) and spec.data and not spec.stochastic
+    if spec.stochastic or spec.output is None:
+        assert spec.family is None and not (spec.commutative or spec.bilinear or spec.increasing)
+
+
+def test_derived_op_tables() -> None:
+    """The tables other modules derive from the registrations (as they were kept by hand)."""
+    from primeval.algorithms import dataflow, dce
+    from primeval.export import KERNEL_FORM
+
+    assert {"VECTOR_CONST_SET", "MATRIX_CONST_SET"} == dce.PARTIAL_WRITES
+    assert {"MATRIX_NORM", "VECTOR_ST_DEV", "MATRIX_ST_DEV", "MATRIX_ROW_ST_DEV"} == KERNEL_FORM
+    assert dataflow.BILINEAR_CORES == {
+        "VECTOR_INNER_PRODUCT": 1,
+        "VECTOR_OUTER_PRODUCT": 2,
+        "MATRIX_VECTOR_PRODUCT": 3,
+        "MATRIX_MATRIX_PRODUCT": 4,
+    }
+    assert {"SCALAR_PRODUCT", "SCALAR_VECTOR_PRODUCT", "SCALAR_MATRIX_PRODUCT"} == dataflow.SCALINGS
+    assert {
+        "VECTOR_NORM", "MATRIX_NORM", "MATRIX_COLUMN_NORM", "MATRIX_ROW_NORM", "VECTOR_ST_DEV",
+        "MATRIX_ST_DEV", "MATRIX_ROW_ST_DEV",
+    } == dataflow.SCALE_STATS  # fmt: skip
+    assert {
+        "SCALAR_SUM", "VECTOR_SUM", "MATRIX_SUM", "SCALAR_MAX", "VECTOR_MAX", "MATRIX_MAX",
+        "SCALAR_MIN", "VECTOR_MIN", "MATRIX_MIN", "SCALAR_PRODUCT", "VECTOR_PRODUCT",
+        "MATRIX_PRODUCT", "VECTOR_INNER_PRODUCT",
+    } == dataflow.COMMUTATIVE  # fmt: skip
+    families = [
+        dataflow.SUMS, dataflow.DIFFS, dataflow.PRODUCTS, dataflow.CONTRACTIONS,
+        dataflow.DIVISIONS, dataflow.RECIPROCALS, dataflow.HEAVISIDES, dataflow.MAXES,
+        dataflow.MINS, dataflow.LINEAR_UNARY, dataflow.SCALE_STATS,
+    ]  # fmt: skip
+    assert [len(f) for f in families] == [3, 3, 6, 3, 3, 3, 3, 3, 3, 7, 7]

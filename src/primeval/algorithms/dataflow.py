@@ -49,7 +49,7 @@ import numpy as np
 
 from primeval.algorithms.dce import PARTIAL_WRITES, live_mask
 from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION
-from primeval.algorithms.ops import REGISTRY, Kind
+from primeval.algorithms.ops import REGISTRY, Family, Kind
 from primeval.algorithms.program import Component, Function, Program
 
 Position = tuple[Component, int]
@@ -64,61 +64,28 @@ Monomial = tuple[tuple[Atom, ...], int | None]
 """A value as its sorted scalar factors times a core (None for a scalar; see :meth:`Flow._op`)."""
 
 
-def _ops(*names: str) -> frozenset[str]:
-    for name in names:
-        REGISTRY[name]  # fails loudly on a misspelt name
-    return frozenset(names)
+def _family(family: Family) -> frozenset[str]:
+    return frozenset(spec.name for spec in REGISTRY if spec.family is family)
 
 
-SUMS = _ops("SCALAR_SUM", "VECTOR_SUM", "MATRIX_SUM")
-DIFFS = _ops("SCALAR_DIFF", "VECTOR_DIFF", "MATRIX_DIFF")
-PRODUCTS = _ops(
-    "SCALAR_PRODUCT",
-    "VECTOR_PRODUCT",
-    "MATRIX_PRODUCT",
-    "SCALAR_VECTOR_PRODUCT",
-    "SCALAR_MATRIX_PRODUCT",
-    "VECTOR_OUTER_PRODUCT",
-)
-CONTRACTIONS = _ops("VECTOR_INNER_PRODUCT", "MATRIX_VECTOR_PRODUCT", "MATRIX_MATRIX_PRODUCT")
-DIVISIONS = _ops("SCALAR_DIVISION", "VECTOR_DIVISION", "MATRIX_DIVISION")
-RECIPROCALS = _ops("SCALAR_RECIPROCAL", "VECTOR_RECIPROCAL", "MATRIX_RECIPROCAL")
-HEAVISIDES = _ops("SCALAR_HEAVYSIDE", "VECTOR_HEAVYSIDE", "MATRIX_HEAVYSIDE")
-MAXES = _ops("SCALAR_MAX", "VECTOR_MAX", "MATRIX_MAX")
-MINS = _ops("SCALAR_MIN", "VECTOR_MIN", "MATRIX_MIN")
-LINEAR_UNARY = _ops(
-    "SCALAR_BROADCAST",
-    "VECTOR_COLUMN_BROADCAST",
-    "VECTOR_ROW_BROADCAST",
-    "MATRIX_TRANSPOSE",
-    "VECTOR_MEAN",
-    "MATRIX_MEAN",
-    "MATRIX_ROW_MEAN",
-)
-SCALE_STATS = _ops(
-    "VECTOR_NORM",
-    "MATRIX_NORM",
-    "MATRIX_COLUMN_NORM",
-    "MATRIX_ROW_NORM",
-    "VECTOR_ST_DEV",
-    "MATRIX_ST_DEV",
-    "MATRIX_ROW_ST_DEV",
-)
+# The op families, from each op's registration (:attr:`~primeval.algorithms.ops.OpSpec.family`).
+SUMS = _family(Family.SUM)
+DIFFS = _family(Family.DIFF)
+PRODUCTS = _family(Family.PRODUCT)
+CONTRACTIONS = _family(Family.CONTRACTION)
+DIVISIONS = _family(Family.DIVISION)
+RECIPROCALS = _family(Family.RECIPROCAL)
+HEAVISIDES = _family(Family.HEAVISIDE)
+MAXES = _family(Family.MAX)
+MINS = _family(Family.MIN)
+LINEAR_UNARY = _family(Family.LINEAR)
+SCALE_STATS = _family(Family.SCALE_STAT)
 """Statistics that measure the scale of a value (never negative): what normalization divides by."""
-SCALINGS = _ops("SCALAR_PRODUCT", "SCALAR_VECTOR_PRODUCT", "SCALAR_MATRIX_PRODUCT")
-BILINEAR_CORES = {
-    "VECTOR_INNER_PRODUCT": 1,
-    "VECTOR_OUTER_PRODUCT": 2,
-    "MATRIX_VECTOR_PRODUCT": 3,
-    "MATRIX_MATRIX_PRODUCT": 4,
-}
+SCALINGS = frozenset(s for s in PRODUCTS if REGISTRY[s].inputs[0] is Kind.SCALAR)
+"""Products of a scalar and a value."""
+BILINEAR_CORES = {spec.name: k + 1 for k, spec in enumerate(s for s in REGISTRY if s.bilinear)}
 """Products that scalar factors commute out of, with a tag for the core they leave."""
-COMMUTATIVE = (
-    SUMS
-    | MAXES
-    | MINS
-    | _ops("SCALAR_PRODUCT", "VECTOR_PRODUCT", "MATRIX_PRODUCT", "VECTOR_INNER_PRODUCT")
-)
+COMMUTATIVE = frozenset(spec.name for spec in REGISTRY if spec.commutative)
 
 # --- signs: subsets of {-, 0, +} as bit masks ----------------------------------------------
 
@@ -794,9 +761,7 @@ class Flow:
         return self.nodes[n].op in SCALE_STATS
 
 
-_INCREASING = _ops(
-    "SCALAR_SUM", "SCALAR_DIFF", "SCALAR_EXP", "SCALAR_ARCTAN", "SCALAR_ARCSIN", "SCALAR_TAN"
-)
+_INCREASING = frozenset(spec.name for spec in REGISTRY if spec.increasing)
 
 
 def _merge(a: dict[int, bool] | None, b: dict[int, bool] | None) -> dict[int, bool] | None:

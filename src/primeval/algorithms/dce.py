@@ -40,11 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION, Banks
-from primeval.algorithms.ops import Kind
+from primeval.algorithms.ops import REGISTRY, Kind
 from primeval.algorithms.program import Function, Program
 
-PARTIAL_WRITES = frozenset({"VECTOR_CONST_SET", "MATRIX_CONST_SET"})
-"""Ops that write one element of their output and leave the rest as it was."""
+PARTIAL_WRITES = frozenset(spec.name for spec in REGISTRY if spec.partial_write)
+"""Ops that write one element of their output and leave the rest as it was
+(:attr:`~primeval.algorithms.ops.OpSpec.partial_write`)."""
 
 LiveMask = tuple[np.ndarray, np.ndarray, np.ndarray]
 

@@ -47,6 +47,7 @@ from primeval.algorithms.dataflow import (
 )
 from primeval.algorithms.ops import Kind
 from primeval.algorithms.program import Component, Program
+from primeval.engine.registry import Registry
 
 PREDICT, LEARN = Component.PREDICT, Component.LEARN
 
@@ -80,39 +81,15 @@ class Detector:
         return Detection(self.name, tuple(sorted(found, key=lambda p: (int(p[0]), p[1]))))
 
 
-class DetectorRegistry:
-    """Detectors by name, in registration order; refuses a name twice."""
-
-    def __init__(self) -> None:
-        self._detectors: dict[str, Detector] = {}
-
-    def add(self, detector: Detector) -> Detector:
-        if detector.name in self._detectors:
-            raise ValueError(f"detector {detector.name!r} is already registered")
-        self._detectors[detector.name] = detector
-        return detector
-
-    def __getitem__(self, name: str) -> Detector:
-        return self._detectors[name]
-
-    def __iter__(self) -> Iterator[Detector]:
-        return iter(self._detectors.values())
-
-    def __len__(self) -> int:
-        return len(self._detectors)
-
-    def names(self) -> list[str]:
-        return list(self._detectors)
-
-
-DETECTORS = DetectorRegistry()
+DETECTORS: Registry[Detector] = Registry("detector")
+"""Detectors by name, in registration order (a name is refused twice)."""
 
 
 def detector(name: str, description: str) -> Callable[[Rule], Rule]:
     """Register a rule as the detector ``name``."""
 
     def decorate(rule: Rule) -> Rule:
-        DETECTORS.add(Detector(name, description, rule))
+        DETECTORS.add(name, Detector(name, description, rule))
         return rule
 
     return decorate

@@ -2,9 +2,9 @@
 
 Real et al. (2020), "AutoML-Zero", Figure 6 follows the best algorithm's ancestors through a
 search, fitness rising in steps as techniques appear. The compiled search loop
-(:func:`primeval.algorithms.compiled_search.evolve_with`) records every candidate's parent and
-mutation in its population rows, and when a member that was ever picked as a parent leaves
-the population it moves to an archive. Members never picked leave no trace: no living
+(:func:`primeval.algorithms.interpret.search_loop.evolve_with`) records every candidate's
+parent and mutation in its population rows, and when a member that was ever picked as a
+parent leaves the population it moves to an archive. Members never picked leave no trace: no living
 member descends from them. :func:`needed` finds the archived rows that are still ancestors of
 a living member (or of the best candidate, which is pinned), so the archive holds about the
 ancestry tree of the population (a few population sizes of rows, plus the trunk), however

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from primeval.algorithms.interpret.reference import MAX_ABS_ERROR, _Decoded, sigmoid
+from primeval.algorithms.interpret.reference import MAX_ABS_ERROR, Decoded, sigmoid
 from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION
 from primeval.algorithms.program import (
     Component,
@@ -78,7 +78,7 @@ class Machine:
         self.dim = int(dim)
         self.rng = np.random.default_rng(rng)
         self.s, self.v, self.m = program.banks.zeros(self.dim)
-        self._code = _Decoded(program)
+        self._code = Decoded(program)
         self._predict_draws = any(ins.op.stochastic for ins in program.predict)
         self.steps = 0
         self.stopped = False
@@ -185,4 +185,4 @@ class Machine:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._code = _Decoded(self.program)
+        self._code = Decoded(self.program)

@@ -25,11 +25,11 @@ import textwrap
 
 from primeval.algorithms import dce
 from primeval.algorithms.interpret.reference import MAX_ABS_ERROR
-from primeval.algorithms.ops import OpSpec
+from primeval.algorithms.ops import REGISTRY, OpSpec
 from primeval.algorithms.printing import _IDX, _method, _number, _uses, python_line
 from primeval.algorithms.program import Component, Instruction, Program
 
-KERNEL_FORM = frozenset({"MATRIX_NORM", "VECTOR_ST_DEV", "MATRIX_ST_DEV", "MATRIX_ROW_ST_DEV"})
+KERNEL_FORM = frozenset(spec.name for spec in REGISTRY if spec.kernel_form)
 """Ops whose registry template agrees with the kernel only to rounding (``np.std`` and a
 BLAS dot where the kernel sums its own way); the export copies their kernels instead."""
 

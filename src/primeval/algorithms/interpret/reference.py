@@ -54,7 +54,7 @@ class RunResult:
     valid_errors: np.ndarray  # per validation example of the first epoch (if recorded)
 
 
-class _Decoded:
+class Decoded:
     """A program's kernels and arguments, decoded once per run."""
 
     def __init__(self, program: Program) -> None:
@@ -103,7 +103,7 @@ def _run(
 ) -> RunResult:
     if (n_train is not None and n_train < 0) or (n_valid is not None and n_valid < 0):
         raise ValueError("n_train and n_valid must be >= 0")
-    code = _Decoded(program)
+    code = Decoded(program)
     s, v, m = program.banks.zeros(task.dim)
     code.execute(0, s, v, m, rng)
 
@@ -161,7 +161,7 @@ def _run(
 
 
 def _validate(
-    code: _Decoded,
+    code: Decoded,
     task: Task,
     nv: int,
     s: np.ndarray,

@@ -7,12 +7,13 @@ from primeval.algorithms.ops.registry import (
     DataField,
     DataInit,
     DataMutation,
+    Family,
     Kind,
     OpRegistry,
     OpSpec,
-    RegistryError,
     register,
 )
+from primeval.engine.registry import RegistryError
 
 __all__ = [
     "REGISTRY",
@@ -20,6 +21,7 @@ __all__ = [
     "DataField",
     "DataInit",
     "DataMutation",
+    "Family",
     "Kind",
     "OpRegistry",
     "OpSpec",

@@ -44,13 +44,25 @@ def scalar_const_set(s, v, m, a, b, o, d, rng):
     s[o] = d[0]
 
 
-@register(57, "VECTOR_CONST_SET", ">v", "{out}[{i}] = {value}", data=(INDEX_I, CONSTANT))
+@register(
+    57,
+    "VECTOR_CONST_SET",
+    ">v",
+    "{out}[{i}] = {value}",
+    data=(INDEX_I, CONSTANT),
+    partial_write=True,
+)
 def vector_const_set(s, v, m, a, b, o, d, rng):
     v[o][feature_index(d[0], v.shape[1])] = d[1]
 
 
 @register(
-    58, "MATRIX_CONST_SET", ">m", "{out}[{i}, {j}] = {value}", data=(INDEX_I, INDEX_J, CONSTANT)
+    58,
+    "MATRIX_CONST_SET",
+    ">m",
+    "{out}[{i}, {j}] = {value}",
+    data=(INDEX_I, INDEX_J, CONSTANT),
+    partial_write=True,
 )
 def matrix_const_set(s, v, m, a, b, o, d, rng):
     dim = m.shape[1]

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from primeval.engine.registry import Registry, RegistryError, UnknownNameError
+
 Kernel = Callable[..., None]
 
 
@@ -78,6 +80,23 @@ class Cost(enum.Enum):
         return {"scalar": 1, "vector": dim, "matrix": dim * dim, "cubic": dim**3}[self.value]
 
 
+class Family(enum.Enum):
+    """The algebra of an op, as the dataflow analysis (:mod:`primeval.algorithms.dataflow`)
+    reads it: what the op's output is in terms of its inputs."""
+
+    SUM = "sum"
+    DIFF = "diff"
+    PRODUCT = "product"  # elementwise, or a scalar times a value, or an outer product
+    CONTRACTION = "contraction"  # a product summed over a shared axis
+    DIVISION = "division"
+    RECIPROCAL = "reciprocal"
+    HEAVISIDE = "heaviside"
+    MAX = "max"
+    MIN = "min"
+    LINEAR = "linear"  # a linear map of one input: broadcasts, transpose, means
+    SCALE_STAT = "scale_stat"  # a measure of scale, never negative: norms, standard deviations
+
+
 @dataclass(frozen=True)
 class OpSpec:
     """Everything known about one op; the kernel is its single definition."""
@@ -92,6 +111,17 @@ class OpSpec:
     cost: Cost
     stochastic: bool = False
     sorted_data: bool = False  # data slots 0 and 1 are kept as (low, high)
+    partial_write: bool = False
+    """Writes one slot of its output, so the output's other slots keep their value (dead-code
+    elimination then keeps the instructions that wrote them)."""
+    family: Family | None = None
+    """Its algebra, where the dataflow analysis knows it (None: an opaque function)."""
+    commutative: bool = False  # its two inputs can be swapped
+    increasing: bool = False  # a scalar op increasing in its first input
+    bilinear: bool = False  # a product that scalar factors of either input commute out of
+    kernel_form: bool = False
+    """Exported as its kernel's source rather than its one-line template (the kernel's order
+    of operations is the one that gives the interpreters' bits)."""
 
     @property
     def arity(self) -> int:
@@ -112,47 +142,42 @@ class OpSpec:
         }
 
 
-class RegistryError(ValueError):
-    """A registration that would make the op table ambiguous."""
-
-
-class OpRegistry:
-    """An explicit table of ops that refuses name and code collisions."""
+class OpRegistry(Registry[OpSpec]):
+    """The op table: a :class:`~primeval.engine.registry.Registry` of ops by name that also
+    refuses a second op under a code already taken, and finds an op by its code."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, OpSpec] = {}
+        super().__init__("op")
         self._by_code: dict[int, OpSpec] = {}
 
-    def add(self, spec: OpSpec) -> OpSpec:
-        if spec.name in self._by_name:
-            raise RegistryError(f"op name {spec.name!r} is already registered")
-        if spec.code in self._by_code:
+    def add(self, name: str, entry: OpSpec) -> OpSpec:
+        if name != entry.name:
+            raise RegistryError(f"op {entry.name!r} registered under another name, {name!r}")
+        if entry.code in self._by_code:
             raise RegistryError(
-                f"op code {spec.code} is already used by {self._by_code[spec.code].name}"
+                f"op code {entry.code} is already used by {self._by_code[entry.code].name}"
             )
-        if spec.code < 0 or spec.code > 127:
-            raise RegistryError(f"op code {spec.code} is outside 0..127")
-        self._by_name[spec.name] = spec
-        self._by_code[spec.code] = spec
-        return spec
+        if entry.code < 0 or entry.code > 127:
+            raise RegistryError(f"op code {entry.code} is outside 0..127")
+        super().add(name, entry)
+        self._by_code[entry.code] = entry
+        return entry
 
-    def __getitem__(self, key: str | int) -> OpSpec:
+    def __getitem__(self, key: str | int) -> OpSpec:  # type: ignore[override]
+        if isinstance(key, str):
+            return super().__getitem__(key)
         try:
-            if isinstance(key, str):
-                return self._by_name[key]
             return self._by_code[int(key)]
         except KeyError:
-            known = ", ".join(sorted(self._by_name))
-            raise KeyError(f"unknown op {key!r}; known ops: {known}") from None
+            known = ", ".join(sorted(self.names()))
+            raise UnknownNameError(f"unknown op {key!r}; known: {known}") from None
 
     def __contains__(self, key: object) -> bool:
-        return key in self._by_name or key in self._by_code
+        return super().__contains__(key) or key in self._by_code
 
     def __iter__(self) -> Iterator[OpSpec]:
+        """The ops in code order."""
         return iter(sorted(self._by_code.values(), key=lambda s: s.code))
-
-    def __len__(self) -> int:
-        return len(self._by_code)
 
     def names(self) -> list[str]:
         return [s.name for s in self]
@@ -179,17 +204,25 @@ def register(
     data: tuple[DataField, ...] = (),
     stochastic: bool = False,
     sorted_data: bool = False,
+    partial_write: bool = False,
+    family: Family | None = None,
+    commutative: bool = False,
+    increasing: bool = False,
+    bilinear: bool = False,
+    kernel_form: bool = False,
     registry: OpRegistry = REGISTRY,
 ) -> Callable[[Kernel], Kernel]:
     """Register ``kernel`` as op ``name`` with reference id ``code``.
 
     ``sig`` gives input kinds then ``>`` then the output kind; ``template`` is a
-    numpy expression using ``{out}``, ``{in1}``, ``{in2}`` and data names in braces.
+    numpy expression using ``{out}``, ``{in1}``, ``{in2}`` and data names in braces; the
+    other arguments are the :class:`OpSpec` fields of the same names.
     """
     inputs, output = _parse_signature(sig)
 
     def decorate(kernel: Kernel) -> Kernel:
         registry.add(
+            name,
             OpSpec(
                 code=code,
                 name=name,
@@ -201,7 +234,13 @@ def register(
                 cost=cost,
                 stochastic=stochastic,
                 sorted_data=sorted_data,
-            )
+                partial_write=partial_write,
+                family=family,
+                commutative=commutative,
+                increasing=increasing,
+                bilinear=bilinear,
+                kernel_form=kernel_form,
+            ),
         )
         return kernel
 
