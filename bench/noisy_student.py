@@ -8,7 +8,8 @@ control), and a run with every student noise off (``noise=False``) for the ablat
 of a seed share its labeled split, test sets and, noise aside, its seeds, so the comparisons are
 paired. Xie et al. (2020), Sec. 3 and 4.
 
-Writes the run folders under ``--work`` and ``OUT/raw.json`` (every model's clean and corrupted test accuracy per seed, rewritten
+Writes the run folders under ``--work`` and ``OUT/raw.json`` (every model's clean and
+corrupted test accuracy per seed, rewritten
 after each seed) and ``OUT/summary.md`` (means, standard errors and paired t-tests, scipy).
 ``--summarize`` rewrites the summary from ``raw.json`` alone.
 
@@ -78,9 +79,7 @@ def _paired(rows: list[dict[str, Any]], a: str, b: str, metric: str) -> str:
     d = x - y
     p = stats.ttest_rel(x, y, alternative="greater").pvalue if len(d) > 1 else math.nan
     wins = int((d > 0).sum())
-    return (
-        f"| {a} − {b} ({metric}) | {_mean_se(d)} | {wins}/{len(d)} | {p:.2g} |"
-    )
+    return f"| {a} − {b} ({metric}) | {_mean_se(d)} | {wins}/{len(d)} | {p:.2g} |"
 
 
 def summarize(out: Path) -> str:
