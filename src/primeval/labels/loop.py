@@ -165,6 +165,7 @@ class NoisyStudent:
             family=c.family,
             width=c.width(iteration),
             depth=c.depth,
+            widths=(c.base_width, 2 * c.base_width, 4 * c.base_width),
             dropout=c.dropout if noised else 0.0,
             survival=c.survival if noised else 1.0,
         )
