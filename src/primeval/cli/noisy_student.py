@@ -69,9 +69,11 @@ def noisy_student(
 ) -> None:
     """Self-training: a teacher labels unlabeled data; a larger, noised student learns from it;
     the student becomes the teacher (Xie et al. 2020, "Self-training with Noisy Student")."""
-    from primeval.labels import NoisyStudent, NoisyStudentConfig, NoisyStudentError
+    from primeval.labels import NoisyStudent, NoisyStudentConfig
     from primeval.labels.loop import CONTROLS
 
+    # NoisyStudentError and bad settings are ValueErrors.
+    errors: tuple[type[BaseException], ...] = (ValueError, *user_errors())
     try:
         if resume is not None:
             if out is not None:
@@ -108,7 +110,7 @@ def noisy_student(
         summary = ns.run()
         if controls:
             summary["controls"] = {name: ns.run_control(name) for name in CONTROLS}
-    except (NoisyStudentError, ValueError, *user_errors()) as e:
+    except errors as e:
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     if as_json:
         typer.echo(json.dumps(summary))

@@ -4,13 +4,13 @@ The models are pre-activation ResNets of three stages, ``base_width`` x (1, 2, 4
 width 1 (:mod:`primeval.nn.models`). The defaults are a CPU proxy of Xie et al. (2020)'s recipe:
 RandAugment N = 2, M = 27, dropout 0.5 before the classifier, stochastic depth with survival 0.8
 at the last block, soft pseudo-labels, confidence threshold 0.3, balanced classes, a student a
-size up per iteration (width x ``width_growth``). ``noise=False`` switches every student noise off (the paper's
-ablation); each noise also has its own switch. The first teacher trains with the students'
-noise (``teacher_noise``), as the paper's teachers are themselves noised models (its baseline
-EfficientNets train with RandAugment); without it, it trains plainly. With few labels the
-labeled examples would vanish among the pseudo-labeled ones, so they are repeated to make up
-``labeled_share`` of the student's examples (the paper's ratio of labeled to unlabeled batch
-sizes, here 1:1 by default).
+size up per iteration (width x ``width_growth``). ``noise=False`` switches every student noise
+off (the paper's ablation); each noise also has its own switch. The first teacher trains with
+the students' noise (``teacher_noise``), as the paper's teachers are themselves noised models
+(its baseline EfficientNets train with RandAugment); without it, it trains plainly. With few
+labels the labeled examples would vanish among the pseudo-labeled ones, so they are repeated to
+make up ``labeled_share`` of the student's examples (the paper's ratio of labeled to unlabeled
+batch sizes, here 1:1 by default).
 """
 
 from __future__ import annotations
