@@ -14,11 +14,12 @@ import sys
 # Registration order is the order of ``primeval --help``: the main job first.
 from primeval.cli import search
 from primeval.cli import algorithms, nas, report, bench
+from primeval.cli import noisy_student
 from primeval.cli.app import app
 
 # isort: on
 
-__all__ = ["algorithms", "app", "bench", "main", "nas", "report", "search"]
+__all__ = ["algorithms", "app", "bench", "main", "nas", "noisy_student", "report", "search"]
 
 
 def main() -> None:  # pragma: no cover - the console script
