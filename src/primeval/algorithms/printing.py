@@ -65,7 +65,7 @@ def _total_forms() -> dict[str, tuple[Check, str]]:
 _TOTAL_FORMS = _total_forms()
 
 
-def _number(x: float) -> str:
+def number_literal(x: float) -> str:
     """A float literal that reads back to exactly ``x`` (``nan``/``inf`` come from numpy)."""
     return repr(float(x))
 
@@ -89,7 +89,7 @@ def python_line(ins: Instruction) -> str:
     for slot, kind in zip(("in1", "in2"), spec.inputs, strict=False):
         fields[slot] = f"{kind.prefix}[{getattr(ins, slot)}]"
     for k, f in enumerate(spec.data):
-        value = _number(ins.data[k])
+        value = number_literal(ins.data[k])
         fields[f.name] = f"idx({value})" if f.name in ("i", "j") else value
     return template.format(**fields)
 
@@ -117,7 +117,7 @@ _INIT = """
         self.m = np.zeros(({banks.matrices}, dim, dim))
 """
 
-_IDX = '''
+IDX_HELPER = '''
     def idx(self, f):
         """The element that index data ``f`` in [0, 1) names: ``int(F * f)``, clamped."""
         if not f > 0.0:
@@ -144,9 +144,9 @@ _FIT = '''
 '''
 
 
-def _method(name: str, params: str, prologue: list[str], body: list[str], result: str) -> str:
+def method_source(name: str, params: str, prologue: list[str], body: list[str], result: str) -> str:
     text = "\n".join([*prologue, *body, result])
-    locals_ = [n for n in ("s", "v", "m", "F", "rng", "idx") if _uses(text, n)]
+    locals_ = [n for n in ("s", "v", "m", "F", "rng", "idx") if uses_name(text, n)]
     head = [f"    def {name}(self{params}):"]
     if locals_:
         values = ", ".join(f"self.{n}" for n in locals_)
@@ -162,7 +162,7 @@ def _method(name: str, params: str, prologue: list[str], body: list[str], result
     return "\n".join(lines) + "\n"
 
 
-def _uses(text: str, name: str) -> bool:
+def uses_name(text: str, name: str) -> bool:
     """Whether ``name`` occurs in ``text`` as an identifier (not an attribute)."""
     start = 0
     while (i := text.find(name, start)) >= 0:
@@ -208,15 +208,15 @@ def to_python(
             f"# {total - kept} of {total} instructions could not affect the prediction "
             "and were removed."
         )
-    uses_idx = any(_uses(line, "idx") for lines in body.values() for line in lines)
+    uses_idx = any(uses_name(line, "idx") for lines in body.values() for line in lines)
     methods = [
         _INIT.format(banks=banks),
-        _IDX if uses_idx else "",
-        _method("setup", "", [], body[Component.SETUP], ""),
-        _method(
+        IDX_HELPER if uses_idx else "",
+        method_source("setup", "", [], body[Component.SETUP], ""),
+        method_source(
             "predict", ", x", ["v[0] = x", "s[0] = 0.0"], body[Component.PREDICT], "return s[1]"
         ),
-        _method("learn", ", x, y", ["v[0] = x", "s[0] = y"], body[Component.LEARN], ""),
+        method_source("learn", ", x, y", ["v[0] = x", "s[0] = y"], body[Component.LEARN], ""),
         _FIT,
     ]
     return (

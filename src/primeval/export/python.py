@@ -26,7 +26,13 @@ import textwrap
 from primeval.algorithms import dce
 from primeval.algorithms.interpret.reference import MAX_ABS_ERROR
 from primeval.algorithms.ops import REGISTRY, OpSpec
-from primeval.algorithms.printing import _IDX, _method, _number, _uses, python_line
+from primeval.algorithms.printing import (
+    IDX_HELPER,
+    method_source,
+    number_literal,
+    python_line,
+    uses_name,
+)
 from primeval.algorithms.program import Component, Instruction, Program
 
 KERNEL_FORM = frozenset(spec.name for spec in REGISTRY if spec.kernel_form)
@@ -86,7 +92,7 @@ def instruction_line(ins: Instruction) -> str:
     spec = ins.op
     if spec.name not in KERNEL_FORM:
         return python_line(ins)
-    data = ", ".join(_number(x) for x in ins.data)
+    data = ", ".join(number_literal(x) for x in ins.data)
     return (
         f"{_helper_name(spec)}(s, v, m, {ins.in1}, {ins.in2}, {ins.out}, ({data}), rng)"
         f"  # {python_line(ins)}"
@@ -211,7 +217,7 @@ def export_python(
         {ins.op.name: ins.op for c in Component for ins in program.function(c)}.items()
     )
     helpers = [kernel_source(spec) for name, spec in kernels if name in KERNEL_FORM]
-    uses_idx = any(_uses(line, "idx") for lines in body.values() for line in lines)
+    uses_idx = any(uses_name(line, "idx") for lines in body.values() for line in lines)
     kept = sum(program.sizes())
     pruned = (
         f"\n{total - kept} of {total} instructions could not affect a prediction and were "
@@ -229,12 +235,12 @@ def export_python(
     )
     methods = [
         _INIT.format(banks=banks, matrices=max(banks.matrices, 1)),
-        _IDX if uses_idx else "",
-        _method("setup", "", [], body[Component.SETUP], ""),
-        _method(
+        IDX_HELPER if uses_idx else "",
+        method_source("setup", "", [], body[Component.SETUP], ""),
+        method_source(
             "predict", ", x", ["v[0] = x", "s[0] = 0.0"], body[Component.PREDICT], "return s[1]"
         ),
-        _method("learn", ", x, y", ["v[0] = x", "s[0] = y"], body[Component.LEARN], ""),
+        method_source("learn", ", x, y", ["v[0] = x", "s[0] = y"], body[Component.LEARN], ""),
         _PROTOCOL,
     ]
     parts = [
