@@ -23,9 +23,9 @@ from typing import Any
 
 def run_seed(args: tuple[int, str, float, str, float]) -> dict[str, Any]:
     seed, strategy, budget, interpreter, tick = args
+    from primeval.algorithms.config import load_config
     from primeval.algorithms.experiment import run_experiments
-    from primeval.config import load_config
-    from primeval.runs import RunFolder
+    from primeval.engine.runs import RunFolder
 
     cfg = load_config(None).with_overrides(
         **{

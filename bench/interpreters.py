@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from primeval.algorithms.config import DEMO_OPS
 from primeval.algorithms.interpret.compiled import CompiledInterpreter
 from primeval.algorithms.interpret.reference import ReferenceInterpreter, run_task
 from primeval.algorithms.memory import Banks
@@ -25,7 +26,6 @@ from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Function, Program
 from primeval.algorithms.tasks.base import TaskSet
 from primeval.algorithms.tasks.synthetic import linear_regression_tasks
-from primeval.config import DEMO_OPS
 
 SIZES = (10, 2, 8)
 BANKS = Banks(4, 3, 1)

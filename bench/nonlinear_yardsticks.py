@@ -77,9 +77,9 @@ def main() -> None:
     from pathlib import Path
 
     from primeval.algorithms import baselines
+    from primeval.algorithms.config import load_config
     from primeval.algorithms.detectors import detect
     from primeval.algorithms.experiment import build_tasks, make_interpreter
-    from primeval.config import load_config
     from primeval.export.machine import load_algorithm
 
     cfg = load_config(args.config)

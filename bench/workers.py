@@ -44,8 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from primeval.config import dump_config, load_config
-from primeval.runs import RunFolder
+from primeval.algorithms.config import dump_config, load_config
+from primeval.engine.runs import RunFolder
 
 
 def _tree_rss_mb(root: int) -> float:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from primeval.algorithms.config import load_config
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.program import Program
 from primeval.algorithms.tasks.base import Task, TaskSet
@@ -22,7 +23,6 @@ from primeval.bench import (
     search_counts,
 )
 from primeval.cli import app
-from primeval.config import load_config
 from primeval.engine.search import SearchProgress
 
 runner = CliRunner()

@@ -114,7 +114,7 @@ def test_sides_alternate_seeds_advance_and_the_ratio_is_the_median_of_rounds(
 
 
 def test_the_f8_and_f32_pairs_change_every_task_sets_dimension(tmp_path: Path) -> None:
-    from primeval.config import load_config
+    from primeval.algorithms.config import load_config
 
     f32 = next(p for p in C.PAIRS if p.name == "s10_f32")
     cfg = load_config(C.pair_config(f32, 5, tmp_path))

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from primeval.algorithms.config import dump_config, load_config, with_data_path
 from primeval.algorithms.experiment import build_tasks
 from primeval.algorithms.tasks import SELECTION_PAIRS
 from primeval.cli import app
-from primeval.config import dump_config, load_config, with_data_path
 
 runner = CliRunner()
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
+from primeval.algorithms.config import load_config
 from primeval.cli import app
 from primeval.cli.search import time_budget_overrides
-from primeval.config import load_config
 
 
 def test_a_time_budget_alone_lifts_the_evaluation_cap_of_a_one_experiment_config() -> None:

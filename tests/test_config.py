@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from primeval.algorithms.baselines import neural_net
+from primeval.algorithms.config import DEMO_OPS, ConfigError, load_config
 from primeval.algorithms.program import Component, save_program
-from primeval.config import DEMO_OPS, ConfigError, load_config
 
 
 def test_default_is_the_reference_demo() -> None:

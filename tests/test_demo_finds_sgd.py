@@ -19,11 +19,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from primeval.algorithms.config import load_config
 from primeval.algorithms.detectors import detect
 from primeval.algorithms.printing import python_line
 from primeval.algorithms.program import Component, program_from_json
 from primeval.cli import app
-from primeval.config import load_config
 
 runner = CliRunner()
 SGD = {"linear_model", "learning_rate", "gradient_update"}

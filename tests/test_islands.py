@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from primeval.algorithms.config import Config, ConfigError, parse_config
 from primeval.algorithms.experiment import (
     build_tasks,
     derive_seed,
@@ -24,9 +25,8 @@ from primeval.algorithms.experiment import (
 from primeval.algorithms.interpret.reference import combine
 from primeval.algorithms.islands import AutomlIslands, build_island, island_tasks
 from primeval.algorithms.program import load_program
-from primeval.config import Config, ConfigError, parse_config
 from primeval.engine.checkpoint import load_checkpoint
-from primeval.runs import RunFolder
+from primeval.engine.runs import RunFolder
 
 SMALL: dict[str, Any] = {
     "name": "islands",

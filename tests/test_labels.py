@@ -191,5 +191,5 @@ def test_a_control_trains_on_the_labeled_examples_only(tmp_path: Path) -> None:
 
 
 def test_importing_primeval_does_not_import_torch() -> None:
-    code = "import sys, primeval, primeval.runs; sys.exit('torch' in sys.modules)"
+    code = "import sys, primeval, primeval.engine.runs; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from primeval.algorithms.config import DEMO_OPS, parse_config
 from primeval.algorithms.evolve import CompiledSearch
 from primeval.algorithms.experiment import run_experiments
 from primeval.algorithms.interpret.compiled import CompiledInterpreter
@@ -16,9 +17,8 @@ from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType, ProgramSpace
 from primeval.algorithms.program import load_program
 from primeval.algorithms.tasks import linear_regression_tasks
-from primeval.config import DEMO_OPS, parse_config
 from primeval.engine.lineage import ANCESTRY, LINEAGE_FOLDER, chain_document, select_chain
-from primeval.runs import RunFolder
+from primeval.engine.runs import RunFolder
 
 
 def _search(lineage: bool, seed: int = 4, population: int = 30) -> CompiledSearch:

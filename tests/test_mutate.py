@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from primeval.algorithms.config import DEMO_OPS
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Component
-from primeval.config import DEMO_OPS
 
 DEMO = DEMO_OPS
 

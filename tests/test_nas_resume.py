@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from primeval.engine.checkpoint import load_checkpoint
+from primeval.engine.runs import RunFolder
 from primeval.nas.config import parse_nas_config
 from primeval.nas.experiment import run_nas
-from primeval.runs import RunFolder
 
 SETTINGS: dict[str, Any] = {"runs": 40, "budget_seconds": 6000, "seed": 4}
 

@@ -16,11 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from primeval.algorithms import baselines
+from primeval.algorithms.config import Config, TaskConfig, dump_config, load_config
 from primeval.algorithms.memory import Banks
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import program_to_json
 from primeval.cli import app
-from primeval.config import Config, TaskConfig, dump_config, load_config
 
 runner = CliRunner()
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from primeval.algorithms.config import parse_config
 from primeval.algorithms.experiment import run_experiments
 from primeval.algorithms.report import ReportError, write_report
-from primeval.config import parse_config
-from primeval.runs import RunFolder
+from primeval.engine.runs import RunFolder
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

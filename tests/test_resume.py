@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from primeval.algorithms.config import parse_config
 from primeval.algorithms.experiment import run_experiments
 from primeval.algorithms.program import load_program
-from primeval.config import parse_config
 from primeval.engine.checkpoint import load_checkpoint, previous_path
-from primeval.runs import RunFolder
+from primeval.engine.runs import RunFolder
 
 CONFIG: dict[str, Any] = {
     "name": "resume",

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from primeval.algorithms.baselines import logistic_regression
+from primeval.algorithms.config import TaskConfig
 from primeval.algorithms.experiment import build_tasks
 from primeval.algorithms.interpret.reference import ReferenceInterpreter
 from primeval.algorithms.program import save_program
@@ -26,7 +27,6 @@ from primeval.algorithms.scoring import (
 )
 from primeval.algorithms.tasks import SELECTION_PAIRS, TaskSet
 from primeval.cli import app
-from primeval.config import TaskConfig
 
 DIGITS = TaskConfig(
     kind="projected",

@@ -489,7 +489,7 @@ def test_load_dataset_unknown_name() -> None:
     ],
 )
 def test_unit_rows_read_exactly_as_the_float64_array(parts: list[np.ndarray]) -> None:
-    from primeval.algorithms.tasks.datasets import UnitRows
+    from primeval.datasets import UnitRows
 
     expected = np.concatenate(
         [p / 255.0 if p.dtype == np.uint8 else p.astype(np.float64) for p in parts]

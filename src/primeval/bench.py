@@ -67,10 +67,10 @@ from typing import Any
 import numpy as np
 
 from primeval.algorithms import builders, islands
+from primeval.algorithms.config import Config, load_config
 from primeval.algorithms.interpret.reference import ReferenceInterpreter
 from primeval.algorithms.program import Program
 from primeval.algorithms.tasks.base import TaskSet
-from primeval.config import Config, load_config
 from primeval.engine.search import SearchProgress
 from primeval.engine.workers import peak_rss_mb
 
@@ -393,7 +393,7 @@ def measure(config: str, interpreter: str, fec: bool, seconds: float) -> Measure
         run_experiments,
     )
     from primeval.algorithms.interpret.reference import combine
-    from primeval.runs import RunFolder
+    from primeval.engine.runs import RunFolder
 
     if interpreter not in INTERPRETERS:
         raise BenchError(f"unknown interpreter {interpreter!r}")

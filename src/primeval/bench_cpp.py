@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from primeval.algorithms.config import dump_config, load_config
 from primeval.bench import BenchError, Measurement, measure_in_child
-from primeval.config import dump_config, load_config
 
 
 @dataclass(frozen=True)

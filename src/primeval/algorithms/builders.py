@@ -56,7 +56,7 @@ _HELD: dict[tuple[str, str | None], tuple[Any, np.ndarray]] = {}
 
 def _dataset(name: str, path: str | None) -> tuple[Any, np.ndarray]:
     """A data set for building tasks. Image data sets come memory-mapped from their compact
-    copies (``tasks.datasets``): mapping again costs nothing, and between task builds the
+    copies (``primeval.datasets``): mapping again costs nothing, and between task builds the
     pixels occupy the page cache, not this process. A data set that is not mapped (digits,
     or no writable cache) is read once per process and held."""
     key = (name, path)

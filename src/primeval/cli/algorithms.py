@@ -49,8 +49,8 @@ def export_algorithm(
     class_name: Annotated[str, typer.Option(help="Name of the exported class.")] = "Algorithm",
 ) -> None:
     """Write an algorithm as a standalone module (numpy only) that trains and predicts."""
+    from primeval.engine.runs import atomic_write
     from primeval.export import export_python
-    from primeval.runs import atomic_write
 
     if format_ != "python":
         fail(f"unknown export format {format_!r} (available: python)")
@@ -119,9 +119,9 @@ def evaluate(
     ] = False,
 ) -> None:
     """Evaluate saved algorithms and baselines on fresh tasks of a config (mean +- s.e.)."""
+    from primeval.algorithms.config import load_config, with_data_path
     from primeval.algorithms.experiment import build_tasks, make_interpreter
     from primeval.algorithms.scoring import SPLITS, parse_baseline, score
-    from primeval.config import load_config, with_data_path
 
     if split not in SPLITS:
         fail(f"--split must be valid or test, not {split!r}")
@@ -187,7 +187,7 @@ def show_config(
     name: Annotated[str | None, typer.Argument(help="A shipped config name or a file.")] = None,
 ) -> None:
     """Print a config, resolved with every default filled in."""
-    from primeval.config import dump_config, load_config
+    from primeval.algorithms.config import dump_config, load_config
 
     try:
         cfg = load_config(name)

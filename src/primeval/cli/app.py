@@ -26,12 +26,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
+    from primeval.algorithms.config import ConfigError
     from primeval.algorithms.program import ProgramFormatError
-    from primeval.algorithms.tasks.datasets import DatasetNotFound
-    from primeval.config import ConfigError
+    from primeval.datasets import DatasetNotFound
     from primeval.engine.checkpoint import CheckpointError
+    from primeval.engine.runs import RunFolderError
     from primeval.engine.workers import WorkerError
-    from primeval.runs import RunFolderError
 
     return (
         OSError,  # a path that is not there, not a folder, not readable: one line, no traceback
@@ -58,7 +58,7 @@ def load_algorithm(path: Path) -> Any:
     """A run folder's best, an algorithm JSON file, or a baseline named (``neural_net``)."""
     from primeval.algorithms import baselines
     from primeval.algorithms.program import load_program
-    from primeval.runs import RunFolder
+    from primeval.engine.runs import RunFolder
 
     if not path.exists() and str(path) in baselines.NAMED:
         return baselines.named(str(path))

@@ -70,7 +70,7 @@ def bench(
         _against_cpp(against_cpp, pair, seconds, rounds, as_json)
         return
     from primeval import bench as B
-    from primeval.config import load_config
+    from primeval.algorithms.config import load_config
 
     configs = list(dict.fromkeys(config or B.CONFIGS))
     interpreters = list(dict.fromkeys(interpreter or B.INTERPRETERS))

@@ -141,11 +141,11 @@ def nas(
 
     from primeval.engine.checkpoint import CheckpointError
     from primeval.engine.config import WHERE_WORKERS_RUN, changed_field
+    from primeval.engine.runs import RunFolder, RunFolderError
     from primeval.engine.workers import WorkerError
     from primeval.nas.config import NasConfigError, load_nas_config
     from primeval.nas.experiment import load_nas_run, run_nas
     from primeval.nas.table import BenchmarkError, load_table
-    from primeval.runs import RunFolder, RunFolderError
 
     overrides: dict[str, Any] = {}
     names = [n.strip() for s in strategy or [] for n in s.split(",") if n.strip()]

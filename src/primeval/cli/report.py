@@ -51,8 +51,8 @@ def compare(
     import json as json_module
     import time
 
+    from primeval.algorithms.config import ConfigError, load_config
     from primeval.algorithms.report.compare import compare as run_compare
-    from primeval.config import ConfigError, load_config
 
     seed_list = parse_seeds(seeds)
     if jobs < 1 or time_budget <= 0:

@@ -86,10 +86,10 @@ def search(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Search for an algorithm; write a run folder; print the best algorithm found."""
+    from primeval.algorithms.config import load_config, with_data_path
     from primeval.algorithms.experiment import run_experiments
     from primeval.algorithms.printing import to_python
-    from primeval.config import load_config, with_data_path
-    from primeval.runs import RunFolder
+    from primeval.engine.runs import RunFolder
 
     try:
         overrides: dict[str, Any] = {}

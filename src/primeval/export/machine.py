@@ -54,7 +54,7 @@ def load_algorithm(source: AlgorithmSource) -> Program:
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if path.is_dir():
-            from primeval.runs import RunFolder
+            from primeval.engine.runs import RunFolder
 
             path = RunFolder.open(path).file(RunFolder.BEST)
         return load_program(path)

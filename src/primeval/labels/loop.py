@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from primeval.engine.runs import RunFolder, RunFolderError, atomic_file
 from primeval.labels.config import NoisyStudentConfig
 from primeval.labels.pseudo import select
 from primeval.nn import data as nn_data
@@ -47,7 +48,6 @@ from primeval.nn.corrupt import corrupted
 from primeval.nn.models import ModelSpec, build
 from primeval.nn.runtime import derive_seed, device, seeded, set_threads
 from primeval.nn.train import TrainSpec, fit, one_hot, predict_proba
-from primeval.runs import RunFolder, RunFolderError, atomic_file
 
 FORMAT = "primeval.noisy_student/1"
 CONTROLS = ("labeled_only_student", "noised_teacher")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from primeval.engine.pareto import tradeoff_front
+from primeval.engine.runs import RunFolder, RunFolderError
 from primeval.nas.objective import Objective
 from primeval.nas.plots import finite_range, new_figure, padded
 from primeval.nas.runner import StrategyResult
@@ -21,7 +22,6 @@ from primeval.nas.space import arch_string, cell_from_index
 from primeval.nas.strategies import STRATEGIES
 from primeval.nas.table import Nb201Table
 from primeval.plots import code, image, key_values, note, number, page, table
-from primeval.runs import RunFolder, RunFolderError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from primeval.config import Config, dump_config
+from primeval.algorithms.config import Config, dump_config
+from primeval.engine.runs import RunFolder
 from primeval.plots import figure_png, new_figure
-from primeval.runs import RunFolder
 
 STRATEGIES = ("evolution", "random")
 FIGURE_SIZE = (1100, 400)  # pixels: two panels side by side
@@ -41,8 +41,8 @@ class Job:
 def _run(job: Job) -> dict[str, Any]:
     import yaml
 
+    from primeval.algorithms.config import parse_config
     from primeval.algorithms.experiment import run_experiments
-    from primeval.config import parse_config
 
     config = parse_config(yaml.safe_load(job.config_yaml), str(job.folder))
     summary, _ = run_experiments(config, RunFolder.create(job.folder))

@@ -1,6 +1,6 @@
 """``primeval report RUN``: one self-contained HTML page on a run, with PNG plots.
 
-The page shows what a run folder holds (:mod:`primeval.runs`): the summary; best and mean
+The page shows what a run folder holds (:mod:`primeval.engine.runs`): the summary; best and mean
 fitness against evaluations and against time (``progress.jsonl``); the best algorithm's
 ancestry as a fitness staircase annotated with the techniques as they appeared (the
 discovery timeline of Real et al. 2020, Figure 6; ``ancestry.json`` and
@@ -20,6 +20,7 @@ from typing import Any
 from primeval.algorithms.lineage import Ancestor
 from primeval.algorithms.program import Component, Program, program_from_json
 from primeval.algorithms.report.timeline import Discovery, discoveries
+from primeval.engine.runs import RunFolder, RunFolderError
 from primeval.plots import (
     code,
     figure_png,
@@ -31,7 +32,6 @@ from primeval.plots import (
     page,
     table,
 )
-from primeval.runs import RunFolder, RunFolderError
 
 ANCESTRY = "ancestry.json"
 PAGE = "report.html"

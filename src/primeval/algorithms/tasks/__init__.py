@@ -5,7 +5,14 @@ Synthetic teacher tasks (:mod:`.synthetic`), projected binary classification fro
 """
 
 from primeval.algorithms.tasks.base import Task, TaskSet, shuffled_order
-from primeval.algorithms.tasks.datasets import (
+from primeval.algorithms.tasks.projected import (
+    ALL_PAIRS,
+    SELECTION_PAIRS,
+    projected_binary_tasks,
+    search_pairs,
+)
+from primeval.algorithms.tasks.synthetic import linear_regression_tasks, nonlinear_teacher_tasks
+from primeval.datasets import (
     DATASETS,
     DatasetNotFound,
     load_cifar10,
@@ -14,13 +21,6 @@ from primeval.algorithms.tasks.datasets import (
     load_mnist,
     read_idx,
 )
-from primeval.algorithms.tasks.projected import (
-    ALL_PAIRS,
-    SELECTION_PAIRS,
-    projected_binary_tasks,
-    search_pairs,
-)
-from primeval.algorithms.tasks.synthetic import linear_regression_tasks, nonlinear_teacher_tasks
 
 __all__ = [
     "ALL_PAIRS",

@@ -24,7 +24,7 @@ from itertools import combinations
 import numpy as np
 
 from primeval.algorithms.tasks.base import Task, TaskSet, shuffled_order
-from primeval.algorithms.tasks.datasets import UnitRows
+from primeval.datasets import UnitRows
 
 SELECTION_PAIRS: tuple[tuple[int, int], ...] = (
     (4, 6),

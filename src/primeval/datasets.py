@@ -35,7 +35,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from primeval.runs import atomic_file
+from primeval.engine.runs import atomic_file
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
