@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from primeval import datasets
 from primeval.algorithms.tasks import (
     ALL_PAIRS,
     SELECTION_PAIRS,
     DatasetNotFound,
     TaskSet,
-    datasets,
     linear_regression_tasks,
     load_cifar10,
     load_dataset,
