@@ -1,0 +1,5 @@
+"""``python -m primeval.cli``: the console script."""
+
+from primeval.cli import main
+
+main()
