@@ -42,6 +42,7 @@ from primeval.layers.genome import LayerGraph
 from primeval.layers.module import factory, to_module
 from primeval.nn import mobile, models
 from primeval.nn.models import ModelSpec, NormAct
+from primeval.nn import runtime
 from primeval.nn.runtime import derive_seed, seeded
 from primeval.nn.train import TrainSpec, accuracy, fit, one_hot
 
@@ -75,7 +76,7 @@ def arch_builder(name: str, input_shape: tuple[int, ...], n_classes: int) -> Bui
 class ProxySettings:
     """How a candidate is trained and rejected (Liu et al. 2020, Section 4)."""
 
-    steps: int = 300
+    steps: int = 200
     batch_size: int = 64
     lr: float = 0.05
     weight_decay: float = 5e-4
@@ -86,6 +87,7 @@ class ProxySettings:
     stability_max_ratio: float = 100.0
     groups: int = 8
     seed: int = 0
+    device: str = "cpu"  # training only; "cuda" when given and available
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> ProxySettings:
@@ -239,6 +241,7 @@ class Proxy:
         self.data = data
         self.settings = settings or ProxySettings()
         s = self.settings
+        self.device = runtime.device(s.device)
         rng = np.random.default_rng(derive_seed(s.seed, 7))
         self._batch_idx = rng.choice(len(data.y_train), min(s.batch_size, len(data.y_train)), False)
         self._quality_idx = rng.choice(len(data.y_val), min(s.quality_examples, len(data.y_val)), False)
@@ -284,7 +287,7 @@ class Proxy:
                 info["rejected"] = "rejected_stability"
                 return True
             if quality and step + 1 == s.quality_step:
-                acc = accuracy(model, xq, yq)
+                acc = accuracy(model, xq, yq, self.device)
                 model.train()
                 info["quality_accuracy"] = acc
                 if acc < s.quality_threshold:
@@ -293,7 +296,7 @@ class Proxy:
             return False
 
         fit(model, d.x_train, one_hot(d.y_train, d.n_classes), spec, derive_seed(seed, 13),
-            on_step=on_step)  # fmt: skip
+            device=self.device, on_step=on_step)  # fmt: skip
         return model, info
 
     def evaluate(self, graph: LayerGraph) -> Outcome:
@@ -308,7 +311,7 @@ class Proxy:
             yb = torch.as_tensor(self.data.y_train[self._batch_idx])
             t = time.perf_counter()
             for arch in self.builders:
-                model = self._model(arch, norm_act, s.seed)
+                model = self._model(arch, norm_act, s.seed)  # stability runs on the CPU
                 ratio = stability_ratio(model, xb, yb, s.stability_eps)
                 out.stability[arch] = ratio if math.isfinite(ratio) else -1.0
                 if not ratio <= s.stability_max_ratio:
@@ -329,7 +332,7 @@ class Proxy:
                         "loss not finite" if q is None else f"accuracy {q:.3f} at the quality step"
                     )
                     return out
-                out.accuracy[arch] = accuracy(model, self.data.x_val, self.data.y_val)
+                out.accuracy[arch] = accuracy(model, self.data.x_val, self.data.y_val, self.device)
                 seconds["train"] += time.perf_counter() - t
         except (RuntimeError, ValueError, FloatingPointError) as e:
             # A layer torch cannot run (a shape it cannot broadcast) is a rejected candidate.

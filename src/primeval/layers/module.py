@@ -7,7 +7,9 @@ NeurIPS 2020: every candidate is followed by ``* gamma + beta``). :func:`to_modu
 that same source, so the module the search trains and the file a user exports are one code
 path. Batch statistics use the batch in training and running averages at inference, as
 BatchNorm does (running variance updated with the unbiased estimate, momentum 0.1); grouped
-statistics use the largest divisor of the channel count not above ``groups``.
+statistics use the largest divisor of the channel count not above ``groups``. Every value
+has the input's rank (the zero constant is ``(1, 1, 1, 1)``), so any statistic of any value
+is defined.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def _stat(stat, x, dims):
 
 def _grouped(stat, x, groups):
     b, c = x.shape[0], x.shape[1]
+    if c % groups:  # a value constant over channels: its groups are all of it
+        return _stat(stat, x, _axes(x, "hwc"))
     s = _stat(stat, x.reshape(b, groups, -1), (2,))
     return s.repeat_interleave(c // groups, dim=1).reshape((b, c) + (1,) * (x.dim() - 2))
 
@@ -90,7 +94,7 @@ class EvolvedLayer(nn.Module):
 
     def forward(self, x):
         shape = (1, -1) + (1,) * (x.dim() - 2)
-        zero = x.new_zeros(())
+        zero = x.new_zeros((1,) * x.dim())
         v0 = self.v0.view(shape)
         v1 = self.v1.view(shape)
 {body}
