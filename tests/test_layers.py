@@ -190,7 +190,9 @@ def test_evonorm_b0_matches_its_formula_in_training_and_at_inference() -> None:
     )
     torch.testing.assert_close(layer.train()(x), x / den * gamma + beta, rtol=1e-4, atol=1e-5)
     y = _x(3)
-    den = torch.maximum(torch.sqrt(_view(running) + EPS), v1 * y + torch.sqrt(_var(y, (2, 3)) + EPS))
+    den = torch.maximum(
+        torch.sqrt(_view(running) + EPS), v1 * y + torch.sqrt(_var(y, (2, 3)) + EPS)
+    )
     torch.testing.assert_close(layer.eval()(y), y / den * gamma + beta, rtol=1e-4, atol=1e-5)
 
 

@@ -96,13 +96,18 @@ def search_cmd(
         from primeval.layers.search import SearchSettings, search
         from primeval.runs import RunFolder
 
+        settings: SearchSettings | None
         if resume is not None:
             if out is not None or config is not None:
                 fail("--resume continues the run in its own folder; leave out CONFIG and --out")
             folder = RunFolder.open(resume)
             if not folder.file(RunFolder.CHECKPOINT).exists():
                 fail(f"{folder.path}: has no checkpoint to resume from")
-            settings = None
+            # Only the budget may change on resume: the rest defines the search.
+            saved = SearchSettings.from_dict(folder.read_json("settings.json"))
+            saved = saved.with_overrides(time_budget=time_budget, max_candidates=max_candidates)
+            folder.write_json("settings.json", saved.to_dict())
+            settings = None  # the search reads them from the folder
         else:
             base: dict[str, Any] = {}
             if config is not None:
@@ -117,10 +122,15 @@ def search_cmd(
             if device is not None:
                 proxy["device"] = device
             settings = settings.with_overrides(
-                time_budget=time_budget, workers=workers, strategy=strategy,
-                batch_independent=batch_independent, max_candidates=max_candidates, seed=seed,
-                archs=None if archs is None else tuple(_csv(archs, "--arch")), proxy=proxy,
-            )  # fmt: skip
+                time_budget=time_budget,
+                workers=workers,
+                strategy=strategy,
+                batch_independent=batch_independent,
+                max_candidates=max_candidates,
+                seed=seed,
+                archs=None if archs is None else tuple(_csv(archs, "--arch")),
+                proxy=proxy,
+            )
             SearchSettings.from_dict(settings.to_dict())  # validate the overrides
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             folder = RunFolder.create(out or Path("runs") / f"layers-{settings.strategy}-{stamp}")
@@ -161,8 +171,10 @@ def search_cmd(
 def compare_cmd(
     layers: Annotated[
         list[str],
-        typer.Argument(help="Baseline names (bn_relu, gn_relu, ln_relu, evonorm_b0, "
-                       "evonorm_s0, relu), layer files or run folders."),
+        typer.Argument(
+            help="Baseline names (bn_relu, gn_relu, ln_relu, evonorm_b0, "
+            "evonorm_s0, relu), layer files or run folders."
+        ),
     ],
     arch: Annotated[str, typer.Option("--arch", help="Architectures, comma-separated.")] = "resnet",
     batch_size: Annotated[
@@ -185,7 +197,9 @@ def compare_cmd(
 
         graphs = {}
         for ref in layers:
-            graphs[Path(ref).stem if ref not in graphs and Path(ref).exists() else ref] = _layer(ref)
+            graphs[Path(ref).stem if ref not in graphs and Path(ref).exists() else ref] = _layer(
+                ref
+            )
         archs = _csv(arch, "--arch")
         for a in archs:
             if a not in ARCH_SPECS:
@@ -198,9 +212,9 @@ def compare_cmd(
         if steps is not None:
             settings["steps"] = steps
         data = {"size": image_size, "n_train": n_train}
-        results = list(compare.runs(
-            graphs, archs, batches, list(range(seeds)), lrs, settings, data, workers
-        ))  # fmt: skip
+        results = list(
+            compare.runs(graphs, archs, batches, list(range(seeds)), lrs, settings, data, workers)
+        )
     except _errors() as e:
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     rows = compare.table(results)
@@ -215,8 +229,14 @@ def compare_cmd(
     for col in ("layer", "arch", "batch", "lr", "seeds", "mean +- s.e."):
         t.add_column(col, justify="left" if col in ("layer", "arch") else "right")
     for r in rows:
-        t.add_row(r["layer"], r["arch"], str(r["batch_size"]), f"{r['lr']:g}",
-                  str(len(r["seeds"])), f"{100 * r['test_mean']:.2f} +- {100 * r['test_se']:.2f}")
+        t.add_row(
+            r["layer"],
+            r["arch"],
+            str(r["batch_size"]),
+            f"{r['lr']:g}",
+            str(len(r["seeds"])),
+            f"{100 * r['test_mean']:.2f} +- {100 * r['test_se']:.2f}",
+        )
     console.print(t)
     for p in pairs:
         console.print(

@@ -41,11 +41,15 @@ def _run(task: tuple[str, dict[str, Any], str, int, float, int]) -> dict[str, An
     model, info = p.train(factory(from_json(layer), p.settings.groups), arch, seed, batch, lr)
     d = p.data
     return {
-        "layer": name, "arch": arch, "batch_size": batch, "lr": lr, "seed": seed,
+        "layer": name,
+        "arch": arch,
+        "batch_size": batch,
+        "lr": lr,
+        "seed": seed,
         "val": accuracy(model, d.x_val, d.y_val, p.device),
         "test": accuracy(model, d.x_test, d.y_test, p.device),
         "curve": info["curve"],
-    }  # fmt: skip
+    }
 
 
 def _mean_se(xs: Sequence[float]) -> tuple[float, float]:
@@ -99,11 +103,19 @@ def table(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         best = max(val, key=lambda lr: (val[lr], -lr))
         chosen = sorted(by_lr[best], key=lambda r: r["seed"])
         mean, se = _mean_se([r["test"] for r in chosen])
-        rows.append({
-            "layer": layer, "arch": arch, "batch_size": batch, "lr": best,
-            "seeds": [r["seed"] for r in chosen], "test_mean": mean, "test_se": se,
-            "test": [r["test"] for r in chosen], "val_by_lr": val,
-        })  # fmt: skip
+        rows.append(
+            {
+                "layer": layer,
+                "arch": arch,
+                "batch_size": batch,
+                "lr": best,
+                "seeds": [r["seed"] for r in chosen],
+                "test_mean": mean,
+                "test_se": se,
+                "test": [r["test"] for r in chosen],
+                "val_by_lr": val,
+            }
+        )
     return rows
 
 
@@ -122,6 +134,16 @@ def paired(rows: Sequence[dict[str, Any]], a: str, b: str) -> list[dict[str, Any
             continue
         mean, se = _mean_se(diffs)
         z = mean / se if se and math.isfinite(se) and se > 0 else math.nan
-        out.append({"a": a, "b": b, "arch": arch, "batch_size": batch, "n": len(diffs),
-                    "diff_mean": mean, "diff_se": se, "z": z})  # fmt: skip
+        out.append(
+            {
+                "a": a,
+                "b": b,
+                "arch": arch,
+                "batch_size": batch,
+                "n": len(diffs),
+                "diff_mean": mean,
+                "diff_se": se,
+                "z": z,
+            }
+        )
     return out

@@ -40,9 +40,8 @@ from torch import nn
 
 from primeval.layers.genome import LayerGraph
 from primeval.layers.module import factory, to_module
-from primeval.nn import mobile, models
+from primeval.nn import mobile, models, runtime
 from primeval.nn.models import ModelSpec, NormAct
-from primeval.nn import runtime
 from primeval.nn.runtime import derive_seed, seeded
 from primeval.nn.train import TrainSpec, accuracy, fit, one_hot
 
@@ -131,9 +130,14 @@ def mnist_arrays(
     val = 50_000 + rng.choice(len(d.y_train) - 50_000, n_val, replace=False)
     test = rng.choice(len(d.y_test), n_test, replace=False)
     return Arrays(
-        d.x_train[train], d.y_train[train], d.x_train[val], d.y_train[val],
-        d.x_test[test], d.y_test[test], d.n_classes,
-    )  # fmt: skip
+        d.x_train[train],
+        d.y_train[train],
+        d.x_train[val],
+        d.y_train[val],
+        d.x_test[test],
+        d.y_test[test],
+        d.n_classes,
+    )
 
 
 def loader_arrays(loader: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +248,9 @@ class Proxy:
         self.device = runtime.device(s.device)
         rng = np.random.default_rng(derive_seed(s.seed, 7))
         self._batch_idx = rng.choice(len(data.y_train), min(s.batch_size, len(data.y_train)), False)
-        self._quality_idx = rng.choice(len(data.y_val), min(s.quality_examples, len(data.y_val)), False)
+        self._quality_idx = rng.choice(
+            len(data.y_val), min(s.quality_examples, len(data.y_val)), False
+        )
 
     @classmethod
     def mnist(
@@ -274,9 +280,11 @@ class Proxy:
         d = self.data
         model = self._model(arch, norm_act, seed)
         spec = TrainSpec(
-            steps=s.steps, batch_size=batch_size or s.batch_size, lr=lr or s.lr,
+            steps=s.steps,
+            batch_size=batch_size or s.batch_size,
+            lr=lr or s.lr,
             weight_decay=s.weight_decay,
-        )  # fmt: skip
+        )
         info: dict[str, Any] = {"rejected": None, "curve": []}
         xq, yq = d.x_val[self._quality_idx], d.y_val[self._quality_idx]
 
@@ -295,8 +303,15 @@ class Proxy:
                     return True
             return False
 
-        fit(model, d.x_train, one_hot(d.y_train, d.n_classes), spec, derive_seed(seed, 13),
-            device=self.device, on_step=on_step)  # fmt: skip
+        fit(
+            model,
+            d.x_train,
+            one_hot(d.y_train, d.n_classes),
+            spec,
+            derive_seed(seed, 13),
+            device=self.device,
+            on_step=on_step,
+        )
         return model, info
 
     def evaluate(self, graph: LayerGraph) -> Outcome:

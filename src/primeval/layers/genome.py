@@ -180,8 +180,10 @@ def canonical(graph: LayerGraph) -> LayerGraph:
 
 def _wrap(text: str, prim: Primitive, position: int, operand_prec: int) -> str:
     # Parenthesize a looser operand, and an equal one where order matters (a / (b * c)).
-    tight = prim.prec == 9 or operand_prec > prim.prec or (
-        operand_prec == prim.prec and prim.prec < 3 and (position == 0 or prim.commutative)
+    tight = (
+        prim.prec == 9
+        or operand_prec > prim.prec
+        or (operand_prec == prim.prec and prim.prec < 3 and (position == 0 or prim.commutative))
     )
     return text if tight else f"({text})"
 
@@ -258,15 +260,17 @@ class LayerSpace:
             if rng.random() < 0.5:
                 op = self.ops[int(rng.integers(len(self.ops)))]
                 arity = PRIMITIVES[op].arity
-                ins = node.inputs if arity == len(node.inputs) else tuple(
-                    int(i) for i in rng.integers(0, N_LEAVES + k, arity)
+                ins = (
+                    node.inputs
+                    if arity == len(node.inputs)
+                    else tuple(int(i) for i in rng.integers(0, N_LEAVES + k, arity))
                 )
                 nodes[k], what = Node(op, ins), f"op {k}: {node.op}->{op}"
             else:
                 j = int(rng.integers(len(node.inputs)))
-                ins = list(node.inputs)
-                ins[j] = int(rng.integers(0, N_LEAVES + k))
-                nodes[k], what = Node(node.op, tuple(ins)), f"input {k}.{j}"
+                new = list(node.inputs)
+                new[j] = int(rng.integers(0, N_LEAVES + k))
+                nodes[k], what = Node(node.op, tuple(new)), f"input {k}.{j}"
             child = LayerGraph(tuple(nodes))
             if self._ok(child) and child.key() != key:
                 return child, what

@@ -19,7 +19,7 @@ from typing import Any
 from primeval.layers.genome import N_LEAVES, LayerGraph, canonical, formula
 from primeval.layers.primitives import EPS, LEAVES, PRIMITIVES
 
-_PRELUDE = f'''import torch
+_PRELUDE = f"""import torch
 from torch import nn
 
 EPS = {EPS!r}
@@ -56,7 +56,7 @@ def _var(x, over, groups):
 
 def _m2(x, over, groups):
     return _grouped("m2", x, groups) if over == "hwcg" else _stat("m2", x, _axes(x, over))
-'''
+"""
 
 _CLASS = '''
 
@@ -69,7 +69,8 @@ class EvolvedLayer(nn.Module):
         super().__init__()
         self.dims = dims
         self.momentum = momentum
-        self.groups = max(g for g in range(1, max(1, min(groups, channels)) + 1) if channels % g == 0)
+        most = max(1, min(groups, channels))
+        self.groups = max(g for g in range(1, most + 1) if channels % g == 0)
         self.v0 = nn.Parameter(torch.zeros(channels))
         self.v1 = nn.Parameter(torch.ones(channels))
         self.gamma = nn.Parameter(torch.ones(channels))
@@ -125,7 +126,7 @@ def to_source(graph: LayerGraph) -> str:
 def layer_class(graph: LayerGraph) -> Any:
     """The ``EvolvedLayer`` class of ``graph``, compiled from :func:`to_source`."""
     namespace: dict[str, Any] = {"__name__": "primeval_evolved_layer"}
-    exec(compile(to_source(graph), "<evolved layer>", "exec"), namespace)  # noqa: S102
+    exec(compile(to_source(graph), "<evolved layer>", "exec"), namespace)
     return namespace["EvolvedLayer"]
 
 

@@ -116,9 +116,12 @@ class LayerWorker(EvaluationWorker):
         set_threads(1)
         self.space = LayerSpace(s.min_nodes, s.max_nodes, s.batch_independent)
         self.proxy = Proxy.mnist(
-            s.archs, ProxySettings.from_dict(s.proxy), size=s.image_size, n_train=s.n_train,
+            s.archs,
+            ProxySettings.from_dict(s.proxy),
+            size=s.image_size,
+            n_train=s.n_train,
             n_val=s.n_val,
-        )  # fmt: skip
+        )
         self.cache = SharedCache(folder.file("cache.jsonl"))
 
     def evaluate(self, genome: LayerGraph) -> dict[str, Any]:
@@ -224,10 +227,13 @@ def search(
             for stage, sec in value.get("seconds", {}).items():
                 counters.seconds[stage] = counters.seconds.get(stage, 0.0) + float(sec)
             rec.update(
-                status=status, accuracy=value.get("accuracy", {}), cache=value.get("cache"),
-                detail=value.get("detail", ""), fitness=value.get("fitness"),
+                status=status,
+                accuracy=value.get("accuracy", {}),
+                cache=value.get("cache"),
+                detail=value.get("detail", ""),
+                fitness=value.get("fitness"),
                 curves=value.get("curves", {}),
-            )  # fmt: skip
+            )
         if isinstance(strategy, ArchParetoEvolution):
             strategy.set_vector(ind.id, _vector(value, s.archs))
         rec["layer"] = ind.genome.to_json()
@@ -236,9 +242,13 @@ def search(
             f.write(json.dumps(rec) + "\n")
 
     os.environ[RUN_ENV] = str(folder.path.resolve())
-    pool = make_pool("processes" if s.workers > 1 else "inline", f"{__name__}.LayerWorker", s.workers)
+    pool = make_pool(
+        "processes" if s.workers > 1 else "inline", f"{__name__}.LayerWorker", s.workers
+    )
     rng = np.random.default_rng(s.seed)
-    island: AsyncIsland[LayerGraph] = AsyncIsland(strategy, pool, rng, per_worker=1, on_result=on_result)
+    island: AsyncIsland[LayerGraph] = AsyncIsland(
+        strategy, pool, rng, per_worker=1, on_result=on_result
+    )
     if resuming:
         _, meta, _ = load_checkpoint(ckpt)
         island.restore(meta["island"])
@@ -252,9 +262,11 @@ def search(
     def checkpoint(elapsed: float) -> None:
         n = sum(1 for _ in records_file.open()) if records_file.exists() else 0
         meta = {
-            "island": island.state(), "counters": asdict(counters), "elapsed": elapsed,
+            "island": island.state(),
+            "counters": asdict(counters),
+            "elapsed": elapsed,
             "records": n,
-        }  # fmt: skip
+        }
         save_checkpoint(ckpt, {}, meta)
 
     start = time.perf_counter()
@@ -264,19 +276,24 @@ def search(
         while True:
             elapsed = elapsed0 + time.perf_counter() - start
             left = s.time_budget - elapsed
-            if left <= 0 or (s.max_candidates is not None and counters.candidates >= s.max_candidates):
+            if left <= 0 or (
+                s.max_candidates is not None and counters.candidates >= s.max_candidates
+            ):
                 break
             island.advance(1, timeout=max(left, 1.0))
             elapsed = elapsed0 + time.perf_counter() - start
             best = strategy.best
             tick = {
-                "elapsed": round(elapsed, 2), "candidates": counters.candidates,
-                "ok": counters.ok, "rejected_stability": counters.rejected_stability,
+                "elapsed": round(elapsed, 2),
+                "candidates": counters.candidates,
+                "ok": counters.ok,
+                "rejected_stability": counters.rejected_stability,
                 "rejected_quality": counters.rejected_quality,
                 "cache_hits": counters.cache_hits_key + counters.cache_hits_fingerprint,
-                "best_fitness": None if best is None or not math.isfinite(best.fitness)
+                "best_fitness": None
+                if best is None or not math.isfinite(best.fitness)
                 else best.fitness,
-            }  # fmt: skip
+            }
             folder.append_progress(tick)
             if on_tick is not None:
                 on_tick(tick)
@@ -357,9 +374,11 @@ def _summary(
         "best": None
         if best_rec is None
         else {
-            "formula": best_rec["formula"], "layer": best_rec["layer"],
-            "accuracy": best_rec["accuracy"], "fitness": best_rec["fitness"],
-        },  # fmt: skip
+            "formula": best_rec["formula"],
+            "layer": best_rec["layer"],
+            "accuracy": best_rec["accuracy"],
+            "fitness": best_rec["fitness"],
+        },
         "pareto_front": front,
     }
 

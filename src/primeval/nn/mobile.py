@@ -19,10 +19,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from primeval.nn.models import (
+    NORM_ACTS,
     Head,
     ModelSpec,
     NormAct,
-    NORM_ACTS,
     conv,
     scaled_depth,
     scaled_width,
@@ -80,7 +80,9 @@ def build(
     layers: list[nn.Module] = [conv(dims, input_shape[0], c), norm_act(c, dims)]
     for s, (w, d) in enumerate(zip(widths, depths, strict=True)):
         for b in range(d):
-            layers.append(InvertedResidual(dims, c, w, 2 if s and not b else 1, expansion, norm_act))
+            layers.append(
+                InvertedResidual(dims, c, w, 2 if s and not b else 1, expansion, norm_act)
+            )
             c = w
     layers.append(Head(dims, c, n_classes, norm_act, spec.dropout))
     return nn.Sequential(*layers)
