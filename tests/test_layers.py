@@ -379,3 +379,22 @@ def test_quality_rejects_a_layer_that_erases_its_input_and_keeps_bn_relu() -> No
     erased = proxy.evaluate(graph(("mul", ["x", "zero"])))
     assert erased.status == "rejected_quality" and "quality step" in erased.detail
     assert proxy.evaluate(baselines.bn_relu()).status == "ok"
+
+
+@pytest.mark.slow
+def test_the_python_api_searches_a_users_own_builders_and_arrays() -> None:
+    from primeval.layers.api import search_layer
+    from primeval.nn.models import ModelSpec, build
+
+    data = _toy_arrays(200)
+
+    def mine(norm_act: Callable[[int, int], torch.nn.Module]) -> torch.nn.Module:
+        return build(ModelSpec("cnn", widths=(4, 8), depths=(1, 1)), data.input_shape, 10, norm_act)
+
+    settings = ProxySettings(steps=6, batch_size=16, quality_step=3, quality_threshold=0.0)
+    result = search_layer({"mine": mine}, data, candidates=4, population_size=2, settings=settings)
+    assert len(result.records) == 4
+    assert sum(result.count(s) for s in ("ok", "rejected_stability", "invalid")) == 4
+    assert result.count("ok") >= 1  # no quality threshold: a stable layer is trained
+    assert result.best is not None and set(result.best_accuracy) == {"mine"}
+    assert result.formula == formula(result.best)
