@@ -8,9 +8,11 @@ control), and a run with every student noise off (``noise=False``) for the ablat
 of a seed share its labeled split, test sets and, noise aside, its seeds, so the comparisons are
 paired. Xie et al. (2020), Sec. 3 and 4.
 
-Writes the run folders under ``--work`` and ``OUT/raw.json`` (every model's clean and corrupted test accuracy per seed, rewritten
+Writes the run folders under ``--work`` and ``OUT/raw_SEEDS.json`` (every model's clean and
+corrupted test accuracy per seed, rewritten
 after each seed) and ``OUT/summary.md`` (means, standard errors and paired t-tests, scipy).
-``--summarize`` rewrites the summary from ``raw.json`` alone.
+``--summarize`` rewrites the summary from every ``OUT/raw*.json`` (several processes can share
+the seeds) alone.
 
 Run: ``python bench/noisy_student.py --dataset mnist --seeds 0-9 --out bench/results/ns_mnist``
 """
@@ -54,9 +56,13 @@ def run_seed(base: dict[str, Any], seed: int, work: Path) -> dict[str, Any]:
         row[c] = {"clean": r["test_accuracy"], "corrupted": r["corrupted_mean"]}
     if cfg.teacher_noise:
         row["noised_teacher"] = row["teacher"]
+    # The ablation starts from the same teacher: its run folder gets a copy of iteration 0
+    # (checked against its hash on resume), so only the no-noise student trains.
     plain = work / f"seed{seed}_nonoise"
     shutil.rmtree(plain, ignore_errors=True)
-    s = NoisyStudent(cfg.replace(noise=False, iterations=1), plain).run()
+    NoisyStudent(cfg.replace(noise=False, iterations=1), plain)._folder()
+    shutil.copytree(run / "iteration_0", plain / "iteration_0")
+    s = NoisyStudent.resume(plain).run()
     r = s["iterations"][1]
     row["student1_no_noise"] = {"clean": r["test_accuracy"], "corrupted": r["corrupted_mean"]}
     row["peak_rss_mb"] = s["peak_rss_mb"]
@@ -78,14 +84,13 @@ def _paired(rows: list[dict[str, Any]], a: str, b: str, metric: str) -> str:
     d = x - y
     p = stats.ttest_rel(x, y, alternative="greater").pvalue if len(d) > 1 else math.nan
     wins = int((d > 0).sum())
-    return (
-        f"| {a} − {b} ({metric}) | {_mean_se(d)} | {wins}/{len(d)} | {p:.2g} |"
-    )
+    return f"| {a} − {b} ({metric}) | {_mean_se(d)} | {wins}/{len(d)} | {p:.2g} |"
 
 
 def summarize(out: Path) -> str:
-    raw = json.loads((out / "raw.json").read_text())
-    rows = raw["rows"]
+    parts = [json.loads(p.read_text()) for p in sorted(out.glob("raw*.json"))]
+    raw = {"config": parts[0]["config"], "rows": [r for p in parts for r in p["rows"]]}
+    rows = sorted(raw["rows"], key=lambda r: r["seed"])
     models = [
         m for m in ("teacher", "student1", "student2", "student3", "student1_no_noise",
                     "labeled_only_student", "noised_teacher")
@@ -157,7 +162,7 @@ def main() -> None:
     for kv in args.set:
         k, v = kv.split("=", 1)
         base[k] = json.loads(v)
-    raw_path = args.out / "raw.json"
+    raw_path = args.out / f"raw_{args.seeds}.json"
     rows = []
     for seed in _seeds(args.seeds):
         rows.append(run_seed(base, seed, args.work or args.out / "runs"))

@@ -88,7 +88,13 @@ def test_a_run_writes_every_iteration_a_summary_and_a_report(tmp_path: Path) -> 
     assert widths == sorted(widths) and widths[0] < widths[-1]
     r1 = json.loads((tmp_path / "run" / "iteration_1" / "result.json").read_text())
     assert r1["noised"] and r1["model"]["dropout"] == 0.5 and r1["model"]["survival"] == 0.8
-    assert set(r1["corrupted_accuracy"]) == {"gaussian_noise", "blur", "rotation", "contrast", "elastic"}
+    assert set(r1["corrupted_accuracy"]) == {
+        "gaussian_noise",
+        "blur",
+        "rotation",
+        "contrast",
+        "elastic",
+    }
     assert sum(r1["pseudo"]["class_counts_before"]) == 200
     for png in ("accuracy.png", "confidence.png", "balance.png", "index.html"):
         assert (tmp_path / "run" / "report" / png).stat().st_size > 0
@@ -104,7 +110,9 @@ def test_a_killed_run_resumes_at_the_last_finished_iteration_with_identical_resu
     trained: list[str] = []
     kills: list[str] = []
 
-    def killed_after_weights(self: NoisyStudent, folder: Any, sub: str, model: Any, result: Any) -> None:
+    def killed_after_weights(
+        self: NoisyStudent, folder: Any, sub: str, model: Any, result: Any
+    ) -> None:
         trained.append(sub)
         if sub == "iteration_2" and not kills:
             kills.append(sub)
@@ -125,20 +133,29 @@ def test_a_killed_run_resumes_at_the_last_finished_iteration_with_identical_resu
     NoisyStudent.resume(tmp_path / "killed").run()
     assert trained == ["iteration_2"]
     assert _results(tmp_path / "killed") == _results(tmp_path / "whole")
-    events = [json.loads(s)["event"] for s in (tmp_path / "killed" / "progress.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(s)["event"]
+        for s in (tmp_path / "killed" / "progress.jsonl").read_text().splitlines()
+    ]
     assert "resumed" in events and events[-1] == "finished"
 
 
-def test_a_corrupt_checkpoint_on_resume_is_one_line_and_leaves_the_run_intact(tmp_path: Path) -> None:
+def test_a_corrupt_checkpoint_on_resume_is_one_line_and_leaves_the_run_intact(
+    tmp_path: Path,
+) -> None:
     run = tmp_path / "run"
     NoisyStudent(TINY.replace(iterations=1), run).run()
     weights = run / "iteration_1" / "model.pt"
     weights.write_bytes(weights.read_bytes()[:100])
-    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "progress.jsonl"}
+    before = {
+        p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "progress.jsonl"
+    }
     with pytest.raises(NoisyStudentError, match="corrupt checkpoint") as e:
         NoisyStudent.resume(run).run()
     assert "\n" not in str(e.value)
-    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "progress.jsonl"}
+    after = {
+        p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "progress.jsonl"
+    }
     assert after == before
 
 
@@ -155,7 +172,9 @@ def test_bad_settings_are_refused(changes: dict[str, Any], message: str) -> None
         TINY.replace(**changes)
 
 
-def test_more_labels_than_a_class_has_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+def test_more_labels_than_a_class_has_are_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(NoisyStudentError, match="smallest class has only"):
         NoisyStudent(TINY.replace(labels_per_class=1000), tmp_path / "run").run()
     assert not (tmp_path / "run").exists()

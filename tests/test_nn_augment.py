@@ -46,8 +46,12 @@ def test_rotate_by_90_degrees_turns_the_picture_counter_clockwise() -> None:
 def test_translate_moves_by_a_fraction_of_the_side(frac: float, pixels: int) -> None:
     x = image()
     xn = x.numpy()
-    np.testing.assert_allclose(A.translate_x(x, p(frac)).numpy(), shifted(xn, 0, pixels), atol=1e-12)
-    np.testing.assert_allclose(A.translate_y(x, p(frac)).numpy(), shifted(xn, pixels, 0), atol=1e-12)
+    np.testing.assert_allclose(
+        A.translate_x(x, p(frac)).numpy(), shifted(xn, 0, pixels), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        A.translate_y(x, p(frac)).numpy(), shifted(xn, pixels, 0), atol=1e-12
+    )
 
 
 def test_shear_x_reads_each_row_shifted_by_its_distance_from_the_centre() -> None:
@@ -137,7 +141,9 @@ def test_signal_ops_against_direct_expressions() -> None:
     np.testing.assert_allclose(A.stretch1d(x, p(1.0)).numpy(), xn, atol=1e-12)
     # Stretching by 2 about the centre reads position t at (t - 3.5) / 2 + 3.5.
     t = (np.arange(8) - 3.5) / 2 + 3.5
-    np.testing.assert_allclose(A.stretch1d(x, p(2.0)).numpy()[0, 0], np.interp(t, np.arange(8), xn[0, 0]))
+    np.testing.assert_allclose(
+        A.stretch1d(x, p(2.0)).numpy()[0, 0], np.interp(t, np.arange(8), xn[0, 0])
+    )
     g = torch.Generator().manual_seed(3)
     z = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=x.dtype)
     np.testing.assert_allclose(A.noise1d(x, p(0.5), g).numpy(), (x + 0.5 * z).numpy())

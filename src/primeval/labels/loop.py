@@ -165,6 +165,7 @@ class NoisyStudent:
             family=c.family,
             width=c.width(iteration),
             depth=c.depth,
+            widths=(c.base_width, 2 * c.base_width, 4 * c.base_width),
             dropout=c.dropout if noised else 0.0,
             survival=c.survival if noised else 1.0,
         )
@@ -174,7 +175,9 @@ class NoisyStudent:
         if not (noised and c.randaugment):
             return None
         d = self.split.dataset
-        return RandAugment.for_data(d.kind, d.input_shape[0], c.randaugment_n, c.randaugment_magnitude)
+        return RandAugment.for_data(
+            d.kind, d.input_shape[0], c.randaugment_n, c.randaugment_magnitude
+        )
 
     def student_noised(self) -> bool:
         return self.config.noise
@@ -269,7 +272,8 @@ class NoisyStudent:
             f.write(blob)
         result = {**result, "weights_sha256": _sha256(blob)}
         RunFolder(d).write_json("result.json", result)
-        return json.loads(json.dumps(result))
+        written: dict[str, Any] = json.loads(json.dumps(result))
+        return written
 
     def _load(self, folder: RunFolder, sub: str) -> tuple[nn.Module, dict[str, Any]] | None:
         """The finished model in ``sub`` with its result, None if unfinished; a corrupt one is
@@ -347,7 +351,9 @@ class NoisyStudent:
                     probs[chosen].argmax(1), d.n_classes
                 )  # fmt: skip
                 reps = _repeats(len(y_lab), len(chosen), c.labeled_share)
-                x = np.concatenate([np.tile(x_lab, (reps,) + (1,) * (x_lab.ndim - 1)), x_unl[chosen]])
+                x = np.concatenate(
+                    [np.tile(x_lab, (reps,) + (1,) * (x_lab.ndim - 1)), x_unl[chosen]]
+                )
                 t = np.concatenate(
                     [np.tile(one_hot(y_lab, d.n_classes), (reps, 1)), targets.astype(np.float32)]
                 )

@@ -13,7 +13,9 @@ import numpy as np
 HIST_BINS = 20
 
 
-def balance(labels: np.ndarray, confidence: np.ndarray, n_classes: int, per_class: int) -> np.ndarray:
+def balance(
+    labels: np.ndarray, confidence: np.ndarray, n_classes: int, per_class: int
+) -> np.ndarray:
     """Indices into ``labels`` giving each class exactly ``per_class`` examples: its most
     confident ones when it has more, all of them repeated in order of decreasing confidence
     (ties by index) until ``per_class`` when it has fewer; a class with none stays empty.

@@ -26,7 +26,7 @@ CORRUPTIONS = ("gaussian_noise", "blur", "rotation", "contrast", "elastic")
 
 def _sample(x: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """Images ``x`` (n, C, H, W) read at each pixel plus ``(dx, dy)`` pixels (bilinear)."""
-    n, _, h, w = x.shape
+    h, w = x.shape[-2:]
     ys, xs = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     gx = (2.0 * (xs + dx) + 1.0) / w - 1.0
     gy = (2.0 * (ys + dy) + 1.0) / h - 1.0
@@ -41,7 +41,7 @@ def _image(name: str, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return np.clip(x + rng.normal(0.0, 0.3, x.shape), 0.0, 1.0)
     if name == "blur":
         s = 0.05 * h
-        return gaussian_filter(x, sigma=(0, 0, s, s), mode="constant")
+        return np.asarray(gaussian_filter(x, sigma=(0, 0, s, s), mode="constant"))
     if name == "rotation":
         deg = rng.uniform(20.0, 40.0, n) * rng.choice([-1.0, 1.0], n)
         return rotate(torch.as_tensor(x), torch.as_tensor(deg)).numpy()
@@ -61,7 +61,7 @@ def _signal(name: str, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if name == "gaussian_noise":
         return x + rng.normal(0.0, 0.5, x.shape)
     if name == "blur":
-        return gaussian_filter1d(x, 1.5, axis=-1, mode="constant")
+        return np.asarray(gaussian_filter1d(x, 1.5, axis=-1, mode="constant"))
     if name == "rotation":
         frac = rng.uniform(0.05, 0.15, n) * rng.choice([-1.0, 1.0], n)
         return shift1d(torch.as_tensor(x), torch.as_tensor(frac)).numpy()
@@ -75,7 +75,8 @@ def _signal(name: str, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         hi = np.minimum(lo + 1, length - 1)
         frac = (t - lo)[:, None]
         take = np.take_along_axis
-        return take(x, lo[:, None], -1) * (1 - frac) + take(x, hi[:, None], -1) * frac
+        out: np.ndarray = take(x, lo[:, None], -1) * (1 - frac) + take(x, hi[:, None], -1) * frac
+        return out
     raise ValueError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}")
 
 

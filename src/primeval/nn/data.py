@@ -53,7 +53,8 @@ def shrink(x: np.ndarray, factor: int) -> np.ndarray:
     n, c, h, w = x.shape
     if h % factor or w % factor:
         raise ValueError(f"image size {h}x{w} is not divisible by {factor}")
-    return x.reshape(n, c, h // factor, factor, w // factor, factor).mean(axis=(3, 5))
+    out: np.ndarray = x.reshape(n, c, h // factor, factor, w // factor, factor).mean(axis=(3, 5))
+    return out
 
 
 def _images(x: np.ndarray, c: int, side: int, size: int | None) -> np.ndarray:

@@ -33,7 +33,7 @@ WIDTH_DIVISOR = 4
 
 def scaled_width(base: int, width: float, divisor: int = WIDTH_DIVISOR) -> int:
     """``base * width`` rounded to the nearest multiple of ``divisor`` (at least ``divisor``)."""
-    return max(divisor, int(round(base * width / divisor)) * divisor)
+    return max(divisor, round(base * width / divisor) * divisor)
 
 
 def scaled_depth(base: int, depth: float) -> int:
@@ -103,7 +103,8 @@ class PreActBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.shortcut(x) + self.drop(self.conv2(self.act2(self.conv1(self.act1(x)))))
+        out: Tensor = self.shortcut(x) + self.drop(self.conv2(self.act2(self.conv1(self.act1(x)))))
+        return out
 
 
 class Head(nn.Module):
@@ -172,7 +173,11 @@ def build(
     if spec.family == "cnn":
         for s, (w, d) in enumerate(zip(widths, depths, strict=True)):
             if s:
-                layers.append(nn.MaxPool1d(2, ceil_mode=True) if dims == 1 else nn.MaxPool2d(2, ceil_mode=True))
+                layers.append(
+                    nn.MaxPool1d(2, ceil_mode=True)
+                    if dims == 1
+                    else nn.MaxPool2d(2, ceil_mode=True)
+                )
             for _ in range(d):
                 layers += [norm_act(c, dims), conv(dims, c, w)]
                 c = w

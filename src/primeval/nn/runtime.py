@@ -35,7 +35,10 @@ def derive_seed(seed: int, *path: int) -> int:
     """A 63-bit seed for the purpose ``path`` of run ``seed`` (numpy's SeedSequence), so
     distinct purposes draw independent streams and a purpose's stream never depends on how many
     draws another made."""
-    return int(np.random.SeedSequence([int(seed), *map(int, path)]).generate_state(2, np.uint64)[0]) >> 1
+    return (
+        int(np.random.SeedSequence([int(seed), *map(int, path)]).generate_state(2, np.uint64)[0])
+        >> 1
+    )
 
 
 def generator(seed: int) -> torch.Generator:
