@@ -398,3 +398,25 @@ def test_the_python_api_searches_a_users_own_builders_and_arrays() -> None:
     assert result.count("ok") >= 1  # no quality threshold: a stable layer is trained
     assert result.best is not None and set(result.best_accuracy) == {"mine"}
     assert result.formula == formula(result.best)
+
+
+def test_every_norm_act_of_the_proxy_families_is_the_slot_and_mobile_has_depthwise_convs() -> None:
+    from primeval.nn.mobile import InvertedResidual
+
+    made: list[int] = []
+
+    def slot(channels: int, dims: int) -> torch.nn.Module:
+        made.append(channels)
+        return torch.nn.ReLU()
+
+    for arch in ("resnet", "mobile", "cnn"):
+        made.clear()
+        net = arch_builder(arch, (1, 14, 14), 10)(slot)
+        assert net(torch.randn(2, 1, 14, 14)).shape == (2, 10)
+        assert made  # the slot made every normalization-activation
+        assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    mobile_net = arch_builder("mobile", (1, 14, 14), 10)(slot)
+    blocks = [m for m in mobile_net.modules() if isinstance(m, InvertedResidual)]
+    assert blocks and any(b.residual for b in blocks)
+    convs = [m for m in mobile_net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert any(c.groups == c.in_channels > 1 for c in convs)
