@@ -217,7 +217,9 @@ def search(
             counters.failed += 1
             rec["status"] = "failed"
         else:
-            status = value.get("status", "invalid")
+            status = value.get("status")
+            if status not in STATUSES:
+                status = "invalid"
             setattr(counters, status, getattr(counters, status) + 1)
             if value.get("cache") == "key":
                 counters.cache_hits_key += 1
@@ -301,6 +303,9 @@ def search(
                 checkpoint(elapsed)
                 last_ckpt = time.perf_counter()
         checkpoint(elapsed)
+    except KeyboardInterrupt:
+        checkpoint(elapsed0 + time.perf_counter() - start)  # resumable from here
+        raise
     finally:
         island.close()
     summary = _summary(folder, s, counters, island, elapsed)
