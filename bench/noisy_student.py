@@ -122,8 +122,10 @@ def summarize(out: Path) -> str:
         ("student1", "noised_teacher", "clean"),
         ("student1", "student1_no_noise", "clean"),
         ("student2", "student1", "clean"),
+        ("student2", "labeled_only_student", "clean"),
         ("student1", "teacher", "corrupted"),
         ("student2", "teacher", "corrupted"),
+        ("student1", "student1_no_noise", "corrupted"),
     ]
     for a, b, metric in pairs:
         if rows and a in rows[0] and b in rows[0]:

@@ -105,7 +105,8 @@ def test_projected16_has_the_papers_shape() -> None:
     assert (t.kind, t.dim, t.n_tasks, t.n_train, t.n_valid) == ("projected", 16, 10, 8000, 1000)
     assert (cfg.search.population, cfg.search.tournament) == (100, 10)
     assert (cfg.memory.scalars, cfg.memory.vectors, cfg.memory.matrices) == (8, 14, 3)
-    assert cfg.program.initial == "empty" and cfg.program.ops == "all"
+    setup, predict, learn = cfg.program.component_ops()  # Sec. 4.2's ops per function
+    assert cfg.program.initial == "empty" and (len(setup), len(predict), len(learn)) == (9, 58, 58)
     assert {"insert", "remove"} <= {m.value for m in cfg.mutation.types}
     assert set(CONFIGS) == {"demo", "nonlinear", "projected16"}
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -17,30 +16,6 @@ from primeval.cli import app
 from primeval.config import dump_config, load_config, with_data_path
 
 runner = CliRunner()
-PER_BATCH = 60  # 6 batches x 60 images: 36 of each class, 72 per pair
-
-
-@pytest.fixture(scope="module")
-def cifar_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six pickled batches as the official archive holds them: uint8 ``data`` (n, 3072) in
-    red, green, blue planes, ``labels`` a list; each class a noisy copy of its own template."""
-    rng = np.random.default_rng(0)
-    templates = rng.integers(0, 256, (10, 3072))
-    folder = tmp_path_factory.mktemp("data") / "cifar-10-batches-py"
-    folder.mkdir()
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for k, name in enumerate(names):
-        labels = [(k * PER_BATCH + i) % 10 for i in range(PER_BATCH)]
-        noise = rng.integers(0, 256, (PER_BATCH, 3072))
-        data = ((templates[labels] + noise) // 2).astype(np.uint8)
-        batch = {
-            b"batch_label": name.encode(),
-            b"labels": labels,
-            b"data": data,
-            b"filenames": [b"img_%d.png" % i for i in range(PER_BATCH)],
-        }
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    return folder
 
 
 def tiny_config(tmp_path: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -44,8 +45,30 @@ def bench(
         ),
     ] = 3.0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    against_cpp: Annotated[
+        Path | None,
+        typer.Option(
+            "--against-cpp",
+            help="The C++ reference harness folder: measure each config pair on both sides, "
+            "interleaved, and print the ratios (primeval / C++). Uses --seconds per run.",
+        ),
+    ] = None,
+    rounds: Annotated[
+        int, typer.Option(help="--against-cpp: rounds (seeds) per pair and side.")
+    ] = 3,
+    pair: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pair",
+            help="--against-cpp: pairs to measure (repeatable): demo_fec, demo_nofec, s10_f8, "
+            "s10_f16, s10_f32, nonlinear_setup. Default: all.",
+        ),
+    ] = None,
 ) -> None:
     """Search throughput per core: whole searches, one fresh process per measurement."""
+    if against_cpp is not None:
+        _against_cpp(against_cpp, pair, seconds, rounds, as_json)
+        return
     from primeval import bench as B
     from primeval.config import load_config
 
@@ -135,3 +158,62 @@ def bench(
         Console(width=max(console.width, 120)).print(t)
     if errors:
         raise typer.Exit(1)
+
+
+def _against_cpp(
+    folder: Path, names: list[str] | None, seconds: float, rounds: int, as_json: bool
+) -> None:
+    """``primeval bench --against-cpp DIR``: side by side with the C++ reference."""
+    from primeval import bench as B
+    from primeval import bench_cpp as C
+
+    chosen = list(dict.fromkeys(names or C.PAIR_NAMES))
+    unknown = [n for n in chosen if n not in C.PAIR_NAMES]
+    if unknown:
+        fail(f"unknown pair {unknown[0]!r} (pairs: {', '.join(C.PAIR_NAMES)})")
+    if rounds < 1 or not (math.isfinite(seconds) and seconds > 0):
+        fail("--rounds must be >= 1 and --seconds a positive number")
+    pairs = [p for p in C.PAIRS if p.name in chosen]
+
+    def done(res: C.PairResult, r: int) -> None:
+        if not as_json:
+            err_console.print(
+                f"{res.pair} round {r}: primeval {res.primeval[-1]:,.0f}/s, "
+                f"C++ {res.cpp[-1]:,.0f}/s",
+                highlight=False,
+            )
+
+    errors: tuple[type[BaseException], ...] = (B.BenchError, *user_errors())
+    try:
+        C.check_harness(folder, pairs)
+        if not as_json:
+            err_console.print("loading the compiled code ...", highlight=False)
+        B.warm_compiled_cache()
+        results = C.against_cpp(folder, pairs, seconds, rounds, on_round=done)
+    except errors as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    if as_json:
+        for res in results:
+            print(json.dumps(res.to_json()), flush=True)
+        return
+    t = Table(
+        title=f"primeval vs the C++ reference, one core each, {rounds} interleaved rounds "
+        f"of {seconds:g} s",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    for col in ("pair", "rate", "primeval (median)", "C++ (median)", "ratio", "per round"):
+        t.add_column(col, justify="left" if col in ("pair", "rate") else "right")
+    for res in results:
+        d = res.to_json()
+        t.add_row(
+            res.pair,
+            "evals/s" if res.metric == "evaluations_per_s" else "indiv./s",
+            rate(d["primeval_median"]),
+            rate(d["cpp_median"]),
+            "-" if d["ratio"] is None else f"{d['ratio']:.2f}x",
+            " ".join(f"{x:.2f}" for x in d["round_ratios"]),
+        )
+    Console(width=max(console.width, 110)).print(t)

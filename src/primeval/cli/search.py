@@ -11,6 +11,9 @@ import typer
 from primeval.cli.app import app, console, err_console, fail, fmt, user_errors
 from primeval.cli.progress import ConsoleReporter
 
+# The shipped configs, named in the help (read from the package folder: nothing imported).
+SHIPPED = sorted(p.stem for p in (Path(__file__).parents[1] / "configs").glob("*.yaml"))
+
 
 def time_budget_overrides(
     cfg: Any, time_budget: float | None, max_evals: int | None, max_experiments: int | None
@@ -33,10 +36,7 @@ def time_budget_overrides(
 def search(
     config: Annotated[
         str | None,
-        typer.Argument(
-            help="YAML config, or a shipped one: demo, nonlinear, nonlinear_setup, digits, mnist, "
-            "cifar10"
-        ),
+        typer.Argument(help="YAML config, or a shipped one: " + ", ".join(SHIPPED) + "."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed (overrides the config).")] = None,
     max_evals: Annotated[
