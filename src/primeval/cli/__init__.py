@@ -14,12 +14,22 @@ import sys
 # Registration order is the order of ``primeval --help``: the main job first.
 from primeval.cli import search
 from primeval.cli import algorithms, nas, report, bench
-from primeval.cli import noisy_student
+from primeval.cli import noisy_student, layers
 from primeval.cli.app import app
 
 # isort: on
 
-__all__ = ["algorithms", "app", "bench", "main", "nas", "noisy_student", "report", "search"]
+__all__ = [
+    "algorithms",
+    "app",
+    "bench",
+    "layers",
+    "main",
+    "nas",
+    "noisy_student",
+    "report",
+    "search",
+]
 
 
 def main() -> None:  # pragma: no cover - the console script
