@@ -42,9 +42,9 @@ def _csv(text: str, what: str, cast: Any = str) -> list[Any]:
 
 def _layer(ref: str) -> Any:
     """A baseline's name, a layer JSON file, a candidates record or a run folder's summary."""
+    from primeval.engine.runs import RunFolder
     from primeval.layers import baselines
     from primeval.layers.search import load_layer
-    from primeval.runs import RunFolder
 
     if ref in baselines.NAMED:
         return baselines.named(ref)
@@ -93,8 +93,8 @@ def search_cmd(
     try:
         import yaml
 
+        from primeval.engine.runs import RunFolder
         from primeval.layers.search import SearchSettings, search
-        from primeval.runs import RunFolder
 
         settings: SearchSettings | None
         if resume is not None:
@@ -286,8 +286,8 @@ def report_cmd(
 ) -> None:
     """Draw the best layer's graph, the Pareto plot and the training curves (PNG + HTML)."""
     try:
+        from primeval.engine.runs import RunFolder
         from primeval.layers.report import write_report
-        from primeval.runs import RunFolder
 
         path = write_report(RunFolder.open(run))
     except _errors() as e:

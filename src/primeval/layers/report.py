@@ -9,10 +9,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from primeval.engine.runs import RunFolder
 from primeval.layers.genome import N_LEAVES, LayerGraph, canonical, formula, from_json
 from primeval.layers.primitives import LEAVES
 from primeval.layers.search import read_candidates
-from primeval.runs import RunFolder
 
 
 def _depths(g: LayerGraph) -> list[int]:

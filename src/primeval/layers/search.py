@@ -33,10 +33,10 @@ from primeval.engine.async_island import AsyncIsland, EvaluationWorker
 from primeval.engine.checkpoint import load_checkpoint, save_checkpoint
 from primeval.engine.genome import Individual
 from primeval.engine.pareto import ParetoEvolution, pareto_front
+from primeval.engine.runs import RunFolder
 from primeval.engine.strategies import RandomSearch, Strategy
 from primeval.engine.workers import make_pool
 from primeval.layers.genome import LayerFormatError, LayerGraph, LayerSpace, formula, from_json
-from primeval.runs import RunFolder
 
 #: The run folder a worker process reads its settings from (spawned workers inherit it).
 RUN_ENV = "PRIMEVAL_LAYERS_RUN"
