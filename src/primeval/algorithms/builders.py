@@ -142,19 +142,28 @@ def build_strategy(config: Config, space: AlgorithmSpace) -> Strategy[Program]:
     )
 
 
+def fec_settings(config: Config) -> FECSettings | None:
+    """Functional equivalence checking as the config sets it (None: off)."""
+    fc = config.fec
+    return FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None
+
+
+def hurdle_settings(config: Config) -> HurdleSettings | None:
+    """Hurdles as the config sets them (None: off)."""
+    hc = config.hurdles
+    return HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup) if hc.enabled else None
+
+
 def build_evaluator(
     config: Config, tasks: TaskSet, interpreter: Interpreter, rng: np.random.Generator
 ) -> AlgorithmEvaluator:
-    fc, hc = config.fec, config.hurdles
     return AlgorithmEvaluator(
         tasks,
         interpreter,
         rng,
         combine_mode=config.fitness.combine,
-        fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
-        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup)
-        if hc.enabled
-        else None,
+        fec=fec_settings(config),
+        hurdle=hurdle_settings(config),
         max_cost_ratio=config.fitness.max_cost_ratio,
     )
 
@@ -165,7 +174,7 @@ def build_compiled_search(
     """The compiled search loop a config describes (see :mod:`.evolve`); it makes the same
     candidates from the same generator as the engine's loop over :func:`build_strategy` and
     :func:`build_evaluator` with the reference interpreter."""
-    sc, fc, hc = config.search, config.fec, config.hurdles
+    sc = config.search
     return CompiledSearch(
         space.mutator.space,
         list(space.mutator.types),
@@ -178,10 +187,8 @@ def build_compiled_search(
         remove=sc.remove,
         initial=space.start if space.initial_kind == "program" else space.initial_kind,
         combine_mode=config.fitness.combine,
-        fec=FECSettings(fc.n_train, fc.n_valid, fc.cache_size) if fc.enabled else None,
-        hurdle=HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup)
-        if hc.enabled
-        else None,
+        fec=fec_settings(config),
+        hurdle=hurdle_settings(config),
         max_cost_ratio=config.fitness.max_cost_ratio,
         lineage=sc.lineage,
         lineage_max_mb=sc.lineage_max_mb / config.workers.count,  # the islands share it

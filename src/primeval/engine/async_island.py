@@ -22,6 +22,7 @@ and :meth:`AsyncIsland.restore` checkpoint the island, candidates in flight incl
 
 from __future__ import annotations
 
+import abc
 import collections
 import math
 from collections.abc import Callable
@@ -51,7 +52,7 @@ class Trial(Generic[G]):
     attempts: int = 0  # how many workers died evaluating it
 
 
-class EvaluationWorker:
+class EvaluationWorker(abc.ABC):
     """A worker (a pool's factory class) that evaluates genomes of one space.
 
     Subclasses set :attr:`space` and write :meth:`evaluate`; the result is a fitness, or a
@@ -60,8 +61,9 @@ class EvaluationWorker:
 
     space: GenomeSpace[Any]
 
+    @abc.abstractmethod
     def evaluate(self, genome: Any) -> float | dict[str, Any]:
-        raise NotImplementedError
+        """The fitness of ``genome`` (or a dict with a ``fitness`` entry)."""
 
     def handle(self, command: str, argument: Any) -> Any:
         if command != EVALUATE:

@@ -114,16 +114,7 @@ class RunFolder:
     def records(self) -> list[dict[str, Any]]:
         """Every line of ``progress.jsonl``: ticks and events (a line cut short by a killed
         run is skipped)."""
-        p = self.file(self.PROGRESS)
-        if not p.exists():
-            return []
-        out = []
-        for line in p.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return read_json_lines(self.file(self.PROGRESS))
 
     def end_progress_line(self) -> None:
         """Finish a line a killed run left half written, so appended lines parse."""
@@ -133,3 +124,17 @@ class RunFolder:
                 f.seek(-1, os.SEEK_END)
                 if f.read(1) != b"\n":
                     f.write(b"\n")
+
+
+def read_json_lines(path: Path) -> list[Any]:
+    """The JSON values of a file written a line at a time (none if it is missing); a line cut
+    short by a killed run is skipped."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

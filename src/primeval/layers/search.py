@@ -33,7 +33,7 @@ from primeval.engine.async_island import AsyncIsland, EvaluationWorker
 from primeval.engine.checkpoint import load_checkpoint, save_checkpoint
 from primeval.engine.genome import Individual
 from primeval.engine.pareto import ParetoEvolution, pareto_front
-from primeval.engine.runs import RunFolder
+from primeval.engine.runs import RunFolder, read_json_lines
 from primeval.engine.strategies import RandomSearch, Strategy
 from primeval.engine.workers import make_pool
 from primeval.layers.genome import LayerFormatError, LayerGraph, LayerSpace, formula, from_json
@@ -322,15 +322,7 @@ def _truncate(path: Any, lines: int) -> None:
 
 def read_candidates(folder: RunFolder) -> list[dict[str, Any]]:
     """The candidates of a run folder (a line cut short by a kill is skipped)."""
-    p = folder.file("candidates.jsonl")
-    out = []
-    if p.exists():
-        for line in p.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
+    return read_json_lines(folder.file("candidates.jsonl"))
 
 
 def _summary(

@@ -19,13 +19,11 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from primeval.nn.models import (
-    NORM_ACTS,
     Head,
     ModelSpec,
     NormAct,
     conv,
-    scaled_depth,
-    scaled_width,
+    resolve,
 )
 
 EXPANSION = 4
@@ -67,15 +65,7 @@ def build(
     expansion: int = EXPANSION,
 ) -> nn.Module:
     """The MobileNetV2-style network ``spec`` describes for inputs ``(C, H, W)`` or ``(C, L)``."""
-    if norm_act is None:
-        if spec.norm_act not in NORM_ACTS:
-            raise ValueError(f"unknown norm-act {spec.norm_act!r}; known: {', '.join(NORM_ACTS)}")
-        norm_act = NORM_ACTS[spec.norm_act]
-    dims = len(input_shape) - 1
-    if dims not in (1, 2):
-        raise ValueError(f"inputs must be (C, L) or (C, H, W), got {input_shape}")
-    widths = [scaled_width(w, spec.width) for w in spec.widths]
-    depths = [scaled_depth(d, spec.depth) for d in spec.depths]
+    norm_act, dims, widths, depths = resolve(spec, input_shape, norm_act)
     c = widths[0]
     layers: list[nn.Module] = [conv(dims, input_shape[0], c), norm_act(c, dims)]
     for s, (w, d) in enumerate(zip(widths, depths, strict=True)):

@@ -148,6 +148,24 @@ class ModelSpec:
 FAMILIES = ("cnn", "resnet")
 
 
+def resolve(
+    spec: ModelSpec, input_shape: tuple[int, ...], norm_act: NormAct | None
+) -> tuple[NormAct, int, list[int], list[int]]:
+    """What every family builds from: the norm-act factory (``norm_act``, else the spec's
+    named one), the input's spatial dimensions (1 or 2) and the scaled stage widths and
+    depths."""
+    if norm_act is None:
+        if spec.norm_act not in NORM_ACTS:
+            raise ValueError(f"unknown norm-act {spec.norm_act!r}; known: {', '.join(NORM_ACTS)}")
+        norm_act = NORM_ACTS[spec.norm_act]
+    dims = len(input_shape) - 1
+    if dims not in (1, 2):
+        raise ValueError(f"inputs must be (C, L) or (C, H, W), got {input_shape}")
+    widths = [scaled_width(w, spec.width) for w in spec.widths]
+    depths = [scaled_depth(d, spec.depth) for d in spec.depths]
+    return norm_act, dims, widths, depths
+
+
 def build(
     spec: ModelSpec,
     input_shape: tuple[int, ...],
@@ -158,15 +176,7 @@ def build(
     ``norm_act`` overrides the named factory (a searched layer)."""
     if spec.family not in FAMILIES:
         raise ValueError(f"unknown model family {spec.family!r}; known: {', '.join(FAMILIES)}")
-    if norm_act is None:
-        if spec.norm_act not in NORM_ACTS:
-            raise ValueError(f"unknown norm-act {spec.norm_act!r}; known: {', '.join(NORM_ACTS)}")
-        norm_act = NORM_ACTS[spec.norm_act]
-    dims = len(input_shape) - 1
-    if dims not in (1, 2):
-        raise ValueError(f"inputs must be (C, L) or (C, H, W), got {input_shape}")
-    widths = [scaled_width(w, spec.width) for w in spec.widths]
-    depths = [scaled_depth(d, spec.depth) for d in spec.depths]
+    norm_act, dims, widths, depths = resolve(spec, input_shape, norm_act)
     cin = input_shape[0]
     layers: list[nn.Module] = [conv(dims, cin, widths[0])]
     c = widths[0]
