@@ -497,15 +497,122 @@ def load_cifar10(path: str | os.PathLike[str], compact: bool = False) -> Arrays:
     return _arrays(_via_copy("cifar10", sources, read), compact)
 
 
+# --- mnist1d ------------------------------------------------------------------------------------
+
+MNIST1D_SAMPLES = 12_000
+
+
+def load_mnist1d(samples: int = MNIST1D_SAMPLES) -> Arrays:
+    """mnist1d (Greydanus 2020, "Scaling down deep learning"): ``samples`` 1-D signals of 40
+    values in 10 classes (training then test examples), generated offline by the ``mnist1d``
+    package from its fixed seed and cached in :func:`data_cache_dir` as ``.npz``."""
+    path = data_cache_dir() / f"mnist1d-{samples}.npz"
+    if not path.is_file():
+        try:
+            from mnist1d.data import get_dataset_args, make_dataset
+        except ImportError:
+            raise DatasetNotFound("mnist1d not installed: pip install mnist1d") from None
+        args = get_dataset_args()
+        args.num_samples = samples
+        state = np.random.get_state()  # mnist1d seeds numpy's global generator
+        try:
+            d = make_dataset(args)
+        finally:
+            np.random.set_state(state)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path, "wb") as f:
+            np.savez(f, x=d["x"], y=d["y"], x_test=d["x_test"], y_test=d["y_test"])
+    with np.load(path) as d:
+        x = np.concatenate([d["x"], d["x_test"]]).astype(np.float64)
+        y = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
+    return x, y
+
+
+# --- the user's own table -----------------------------------------------------------------------
+
+
+class TableError(ValueError):
+    """A table that cannot be used; the message names the file and what is wrong."""
+
+
+def _table_columns(path: Path) -> dict[str, np.ndarray]:
+    """Named float columns of a ``.csv`` (a header row, then numbers) or ``.npz`` file (each 1-D
+    array a column, each 2-D array ``a`` of shape ``(n, d)`` the columns ``a[0]..a[d-1]``)."""
+    if path.suffix == ".npz":
+        cols: dict[str, np.ndarray] = {}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                for key in data.files:
+                    a = np.asarray(data[key], dtype=np.float64)
+                    if a.ndim == 1:
+                        cols[key] = a
+                    elif a.ndim == 2:
+                        cols.update({f"{key}[{j}]": a[:, j] for j in range(a.shape[1])})
+                    else:
+                        raise TableError(f"{path}: array {key!r} has {a.ndim} dimensions")
+        except (OSError, ValueError, EOFError) as e:
+            if isinstance(e, TableError):
+                raise
+            raise TableError(f"{path}: not a readable .npz of numeric arrays ({e})") from None
+        return cols
+    if path.suffix != ".csv":
+        raise TableError(f"{path}: a table must be a .csv or .npz file")
+    import csv
+
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError:
+        raise TableError(f"{path}: not a text file") from None
+    if len(rows) < 2:
+        raise TableError(f"{path}: needs a header row and at least one row of numbers")
+    header = [h.strip() for h in rows[0]]
+    values = np.empty((len(rows) - 1, len(header)))
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise TableError(f"{path}: line {i} has {len(row)} fields, the header {len(header)}")
+        for j, cell in enumerate(row):
+            try:
+                values[i - 2, j] = float(cell)
+            except ValueError:
+                raise TableError(
+                    f"{path}: line {i}, column {header[j]!r}: {cell!r} is not a number"
+                ) from None
+    return {h: values[:, j] for j, h in enumerate(header)}
+
+
+def load_table(path: str | os.PathLike[str], target: str) -> Arrays:
+    """The user's data set: features ``x (n, d)`` (every column but ``target``) and the target
+    column ``y (n,)``, both float64. Raises :class:`DatasetNotFound` for a missing file and
+    :class:`TableError` (one line, naming the file) for one that cannot be used."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetNotFound(f"{p}: no such table file")
+    cols = _table_columns(p)
+    if target not in cols:
+        raise TableError(f"{p}: no column {target!r}; columns: {', '.join(cols)}")
+    lengths = {len(c) for c in cols.values()}
+    if len(lengths) > 1:
+        raise TableError(f"{p}: columns differ in length {sorted(lengths)}")
+    features = [c for name, c in cols.items() if name != target]
+    if not features:
+        raise TableError(f"{p}: no feature column besides {target!r}")
+    x, y = np.stack(features, axis=1), cols[target]
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise TableError(f"{p}: holds missing or non-finite values")
+    return x, y
+
+
 # --- dispatch -----------------------------------------------------------------------------------
 
-DATASETS = ("digits", "mnist", "cifar10")
+DATASETS = ("digits", "mnist", "cifar10", "mnist1d")
 
 
 def load_dataset(
     name: str, path: str | os.PathLike[str] | None = None, compact: bool = False
 ) -> Arrays:
-    """Load ``"digits"``, ``"mnist"`` or ``"cifar10"`` (``path`` as the named loader takes it).
+    """Load ``"digits"``, ``"mnist"``, ``"cifar10"`` or ``"mnist1d"`` (``path`` as the named
+    loader takes it).
 
     ``compact=True``: images as :class:`UnitRows` where the file stores integers or float32.
     """
@@ -513,6 +620,8 @@ def load_dataset(
         return load_digits()
     if name == "mnist":
         return load_mnist(path, compact)
+    if name == "mnist1d":
+        return load_mnist1d()
     if name == "cifar10":
         if path is None:
             raise DatasetNotFound(f"CIFAR-10 needs a path: {CIFAR10_HINT}")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from primeval.algorithms import tasks as T
-from primeval.algorithms.config import Config, TaskConfig
+from primeval.algorithms.config import IMAGE_KINDS, Config, ConfigError, TaskConfig
 from primeval.algorithms.evaluate import (
     AlgorithmEvaluator,
     FECSettings,
@@ -68,17 +68,55 @@ def _dataset(name: str, path: str | None) -> tuple[Any, np.ndarray]:
     return x, y
 
 
+def _table(tc: TaskConfig) -> tuple[np.ndarray, np.ndarray, bool]:
+    """A table task set's features, target and whether it classifies, read once per process;
+    a file that cannot be used is a :class:`ConfigError` naming it."""
+    assert tc.path is not None and tc.target is not None
+    key = (f"table:{tc.target}", tc.path)
+    try:
+        if key not in _HELD:
+            _HELD[key] = T.load_table(tc.path, tc.target)
+        x, y = _HELD[key]
+        classification = T.table_objective(y, tc.objective)
+    except T.TableError as e:
+        raise ConfigError(str(e)) from None
+    except ValueError as e:
+        raise ConfigError(f"{tc.path}: column {tc.target!r}: {e}") from None
+    need = tc.n_train + tc.n_valid + tc.n_test
+    if need > len(y):
+        raise ConfigError(
+            f"{tc.path}: {len(y)} rows, fewer than n_train + n_valid + n_test = {need}"
+        )
+    return x, y, classification
+
+
 def preload_datasets(config: Config) -> None:
-    """Read the image data sets the run's tasks project, now: before worker processes
-    start, so that reading's transient memory (a data set's file and its decoded pixels, or
-    writing its compact copy) never adds to theirs."""
+    """Read the data sets the run's tasks use, now: before worker processes start, so that
+    reading's transient memory (a data set's file and its decoded pixels, or writing its
+    compact copy) never adds to theirs, and a file that cannot be used is reported first."""
     for tc in (config.tasks, *config.workers.island_tasks, config.select.tasks, config.final.tasks):
-        if tc is not None and tc.kind == "projected":
+        if tc is not None and tc.kind in IMAGE_KINDS:
             _dataset(tc.dataset, tc.path)
+        elif tc is not None and tc.kind == "table":
+            _table(tc)
 
 
-def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
-    """The task set a :class:`TaskConfig` describes (its own seed wins over ``seed``)."""
+def _pairs(tc: TaskConfig) -> list[tuple[int, int]]:
+    if tc.pairs == "search":
+        return list(T.search_pairs())
+    if tc.pairs == "selection":
+        return list(T.SELECTION_PAIRS)
+    if tc.pairs == "all":
+        return list(T.ALL_PAIRS)
+    return [(int(a), int(b)) for a, b in tc.pairs]
+
+
+def build_tasks(tc: TaskConfig, seed: int, pool_seed: int | None = None) -> TaskSet:
+    """The task set a :class:`TaskConfig` describes (its own seed wins over ``seed``).
+
+    With ``tc.projections`` the tasks are drawn with ``seed`` from a pool fixed by
+    ``tc.seed``, else by ``pool_seed`` (the run's, so that every experiment draws from one
+    pool), else by ``seed``."""
     s = tc.seed if tc.seed is not None else seed
     if tc.kind == "linear":
         return T.linear_regression_tasks(tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs)
@@ -86,15 +124,29 @@ def build_tasks(tc: TaskConfig, seed: int) -> TaskSet:
         return T.nonlinear_teacher_tasks(
             tc.n_tasks, tc.dim, tc.n_train, tc.n_valid, s, tc.epochs, tuple(tc.zero_rows)
         )
+    base = s if tc.seed is not None or pool_seed is None else pool_seed
+    sizes = {"dim": tc.dim, "n_train": tc.n_train, "n_valid": tc.n_valid, "n_test": tc.n_test}
+    if tc.kind in ("multiclass", "table"):
+        # A task per projection: pool members drawn with the experiment's seed, or fresh ones.
+        if tc.projections is not None:
+            picks = T.draw_members(1, tc.projections, tc.n_tasks, seed)
+            seeds = [T.member_seed(base, int(k)) for k in picks]
+        else:
+            seeds = [T.member_seed(s, i) for i in range(tc.n_tasks)]
+        if tc.kind == "table":
+            tx, ty, classification = _table(tc)
+            return T.table_tasks(
+                tx, ty, seeds, classification, tc.dim, tc.n_train, tc.n_valid, tc.n_test, tc.epochs
+            )
+        x, y = _dataset(tc.dataset, tc.path)
+        return T.multiclass_tasks(x, y, seeds, epochs=tc.epochs, name=tc.dataset, **sizes)
     x, y = _dataset(tc.dataset, tc.path)
-    if tc.pairs == "search":
-        pairs = list(T.search_pairs())
-    elif tc.pairs == "selection":
-        pairs = list(T.SELECTION_PAIRS)
-    elif tc.pairs == "all":
-        pairs = list(T.ALL_PAIRS)
-    else:
-        pairs = [(int(a), int(b)) for a, b in tc.pairs]
+    pairs = _pairs(tc)
+    if tc.projections is not None:
+        return T.pooled_binary_tasks(
+            x, y, pairs, tc.projections, tc.n_tasks, base, seed, epochs=tc.epochs,
+            name=tc.dataset, **sizes,
+        )  # fmt: skip
     # Tasks cycle through the pairs; a seeded shuffle picks which pairs come first. A pair's
     # task depends only on (seed, pair), so each further cycle takes a new projection seed:
     # n_tasks = 3 * len(pairs) gives every pair three different projections and splits.

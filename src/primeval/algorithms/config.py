@@ -51,10 +51,26 @@ class MemoryConfig(_Strict):
     matrices: int = Field(1, ge=0)
 
 
-class TaskConfig(_Strict):
-    """A family of tasks. ``seed`` None means: derived from the run's seed."""
+PAIR_SETS = {"search": 36, "selection": 9, "all": 45}  # pairs of 10 classes: held out, not, all
 
-    kind: Literal["linear", "nonlinear", "projected"] = "linear"
+
+class TaskConfig(_Strict):
+    """A family of tasks. ``seed`` None means: derived from the run's seed.
+
+    Kinds: ``linear`` and ``nonlinear`` teachers (Real et al. 2020, Sec. 4.1; ``n_tasks`` is
+    the paper's D, redrawn in every experiment unless ``seed`` is set); ``projected`` binary
+    tasks of two classes of ``dataset`` (Sec. 4.2); ``multiclass`` tasks of all ten classes,
+    the label a one-hot vector (Sec. 4.3); ``table``: the user's data set at ``path`` with the
+    column ``target`` to predict.
+
+    ``projections`` makes a task *pool*: every pair of ``pairs`` (or, for ``multiclass`` and
+    ``table``, the one data set) under that many fixed random projections (the paper's 36
+    pairs x 100 projections = 3,600 search tasks), fixed by ``seed`` (or the run's seed);
+    each experiment draws ``n_tasks`` distinct members. ``None``: every task a fresh
+    projection drawn from the experiment's seed.
+    """
+
+    kind: Literal["linear", "nonlinear", "projected", "multiclass", "table"] = "linear"
     dim: int = Field(4, ge=1, le=256)
     n_tasks: int = Field(10, ge=1)
     n_train: int = Field(100, ge=1)
@@ -62,10 +78,38 @@ class TaskConfig(_Strict):
     n_test: int = Field(0, ge=0)
     epochs: int = Field(1, ge=1)
     seed: int | None = None
-    dataset: Literal["digits", "mnist", "cifar10"] = "digits"
+    dataset: Literal["digits", "mnist", "cifar10", "mnist1d"] = "digits"
     path: str | None = None
     pairs: Literal["search", "selection", "all"] | list[tuple[int, int]] = "search"
     zero_rows: list[int] = Field(default_factory=list)  # nonlinear: teacher units switched off
+    projections: int | None = Field(None, ge=1)
+    target: str | None = None  # table: the column to predict
+    objective: Literal["auto", "regression", "classification"] = "auto"  # table
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> TaskConfig:
+        if self.kind == "table" and (self.path is None or self.target is None):
+            raise ValueError("tasks of kind table need a path (.csv or .npz) and a target column")
+        if self.kind != "table" and (self.target is not None or self.objective != "auto"):
+            raise ValueError("target and objective are for tasks of kind table")
+        if self.kind == "multiclass" and self.dim < 10:
+            raise ValueError(f"multiclass tasks need dim >= 10 (a one-hot label), got {self.dim}")
+        if self.projections is not None:
+            if self.kind in ("linear", "nonlinear"):
+                raise ValueError("projections make a pool of projected, multiclass or table tasks")
+            members = self.projections * self.pool_groups()
+            if self.n_tasks > members:
+                raise ValueError(
+                    f"n_tasks {self.n_tasks} is more than the pool's {members} tasks "
+                    f"({self.pool_groups()} x {self.projections} projections)"
+                )
+        return self
+
+    def pool_groups(self) -> int:
+        """How many data sets a pool projects: class pairs, or one."""
+        if self.kind != "projected":
+            return 1
+        return PAIR_SETS[self.pairs] if isinstance(self.pairs, str) else len(self.pairs)
 
 
 class SizesConfig(_Strict):
@@ -280,6 +324,9 @@ class Config(_Strict):
         dims.update(t.dim for t in self.workers.island_tasks)
         if len(dims) > 1:
             raise ValueError("search, select, final and island tasks must share the same dim")
+        sets = [self.tasks, self.select.tasks, self.final.tasks, *self.workers.island_tasks]
+        if any(t is not None and t.kind == "multiclass" for t in sets) and self.memory.vectors < 3:
+            raise ValueError("multiclass tasks need memory.vectors >= 3 (v1 label, v2 prediction)")
         w = self.workers
         if w.backend == "inline" and w.count > 1:
             raise ValueError("workers.backend inline runs one worker; use processes or ray")
@@ -346,15 +393,23 @@ class Config(_Strict):
         return parse_config(data, "overrides")
 
 
+IMAGE_KINDS = ("projected", "multiclass")
+
+
 def with_data_path(config: Config, path: str) -> Config:
-    """A copy whose every projected task set (search, select, final, islands) reads its
-    data set from ``path``, e.g. a local ``cifar-10-batches-py`` folder."""
+    """A copy whose projected task sets (search, select, final, islands) of the search tasks'
+    data set read it from ``path``, e.g. a local ``cifar-10-batches-py`` folder. Task sets of
+    another data set keep theirs, so islands can mix data sets (Sec. 4.2: CIFAR-10 and
+    MNIST)."""
     data = config.model_dump(mode="json")
     sections = [data["tasks"], data["select"]["tasks"], data["final"]["tasks"]]
     sections += data["workers"]["island_tasks"]
-    for tc in sections:
-        if tc is not None and tc["kind"] == "projected":
-            tc["path"] = path
+    images = [tc for tc in sections if tc is not None and tc["kind"] in IMAGE_KINDS]
+    if images:
+        main = data["tasks"] if data["tasks"]["kind"] in IMAGE_KINDS else images[0]
+        for tc in images:
+            if tc["dataset"] == main["dataset"]:
+                tc["path"] = path
     return parse_config(data, "--data-path")
 
 

@@ -81,9 +81,11 @@ def pack(programs: list[Program], sizes: tuple[int, int, int]) -> dict[str, np.n
 
 
 def build_island_tasks(config: Config, experiment: int, island: int) -> TaskSet:
-    """The search tasks of island ``island`` in experiment ``experiment``."""
+    """The search tasks of island ``island`` in experiment ``experiment``: drawn anew in every
+    experiment (unless ``tasks.seed`` fixes them), from the run's pool with ``projections``."""
     label = island_label(experiment, island)
-    return build_tasks(island_tasks(config, island), derive_seed(config.seed, "tasks", *label))
+    seed, pool = derive_seed(config.seed, "tasks", *label), derive_seed(config.seed, "pool")
+    return build_tasks(island_tasks(config, island), seed, pool)
 
 
 def island_rng(config: Config, experiment: int, island: int) -> np.random.Generator:

@@ -24,7 +24,13 @@ def _ro(a: np.ndarray | None, dtype: type = np.float64) -> np.ndarray | None:
 
 @dataclass(frozen=True, eq=False)
 class Task:
-    """One task. ``order`` lists training-example indices for all epochs in sequence."""
+    """One task. ``order`` lists training-example indices for all epochs in sequence.
+
+    ``n_classes`` above 2 (with ``classification``) makes it a multi-class task (Real et al.
+    2020, Sec. 4.3): labels are class indices ``0..n_classes-1``, which the interpreters
+    present to Learn as a one-hot vector and compare with a prediction vector
+    (:mod:`primeval.algorithms.memory`).
+    """
 
     train_x: np.ndarray
     train_y: np.ndarray
@@ -36,6 +42,7 @@ class Task:
     test_x: np.ndarray | None = None
     test_y: np.ndarray | None = None
     name: str = ""
+    n_classes: int = 2
 
     def __post_init__(self) -> None:
         for name in ("train_x", "train_y", "valid_x", "valid_y", "test_x", "test_y"):
@@ -55,6 +62,24 @@ class Task:
             if len(order) and (order.min() < 0 or order.max() >= len(self.train_x)):
                 raise ValueError("order holds an index outside the training examples")
         object.__setattr__(self, "order", _ro(order, np.int64))
+        if self.n_classes > 2:
+            self._check_classes()
+
+    def _check_classes(self) -> None:
+        if not self.classification:
+            raise ValueError("n_classes > 2 is for classification tasks")
+        if self.dim < self.n_classes:
+            raise ValueError(f"{self.n_classes} classes need features of length >= that")
+        for y in (self.train_y, self.valid_y, self.test_y):
+            if y is None or not len(y):
+                continue
+            if not np.array_equal(y, np.floor(y)) or y.min() < 0 or y.max() >= self.n_classes:
+                raise ValueError(f"labels must be class indices 0..{self.n_classes - 1}")
+
+    @property
+    def classes(self) -> int:
+        """What the interpreters are told: 0 regression, 2 binary, more: that many classes."""
+        return self.n_classes if self.classification else 0
 
     @property
     def dim(self) -> int:
@@ -93,6 +118,7 @@ class TaskSet:
                 or t.valid_x.shape != t0.valid_x.shape
                 or t.classification != t0.classification
                 or t.epochs != t0.epochs
+                or t.classes != t0.classes
             ):
                 raise ValueError("all tasks in a set must share shapes, epochs and type")
         object.__setattr__(self, "tasks", tasks)
@@ -120,6 +146,11 @@ class TaskSet:
     @property
     def classification(self) -> bool:
         return self.tasks[0].classification
+
+    @property
+    def classes(self) -> int:
+        """0 regression, 2 binary classification, more: multi-class (see :class:`Task`)."""
+        return self.tasks[0].classes
 
     def stacked(self) -> dict[str, np.ndarray]:
         """Arrays over all tasks: ``train_x (T, N, F)``, ``train_y (T, N)``, ``order (T, E*N)``,

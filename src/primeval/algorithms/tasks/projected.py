@@ -19,6 +19,7 @@ the given arrays is eligible (pass a subset of the data to restrict that).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from itertools import combinations
 
 import numpy as np
@@ -73,6 +74,19 @@ def _stratified_split(
         )
         splits.append(rng.permutation(idx))
     return splits
+
+
+def project(rows: np.ndarray, train: np.ndarray, dim: int, rng: np.random.Generator) -> np.ndarray:
+    """``rows (n, d)`` projected to ``dim`` features by a matrix of ``N(0, 1/dim)`` entries drawn
+    from ``rng``, each feature then standardized with the mean and population standard
+    deviation of the rows ``train`` (a feature constant there is only centred)."""
+    proj = rng.standard_normal((rows.shape[1], dim)) / np.sqrt(dim)
+    z = rows @ proj
+    mean = z[train].mean(axis=0)
+    std = z[train].std(axis=0)
+    std[std == 0.0] = 1.0
+    out: np.ndarray = (z - mean) / std
+    return out
 
 
 def projected_binary_tasks(
@@ -151,12 +165,7 @@ def projected_binary_tasks(
         )
         labels = (y[m] == b).astype(np.float64)
         train, valid, test = _stratified_split(labels, (n_train, n_valid, n_test), split_rng)
-        proj = proj_rng.standard_normal((x.shape[1], dim)) / np.sqrt(dim)
-        z = np.asarray(x[m], dtype=np.float64) @ proj
-        mean = z[train].mean(axis=0)
-        std = z[train].std(axis=0)
-        std[std == 0.0] = 1.0
-        z = (z - mean) / std
+        z = project(np.asarray(x[m], dtype=np.float64), train, dim, proj_rng)
         tasks.append(
             Task(
                 train_x=z[train],
@@ -171,4 +180,53 @@ def projected_binary_tasks(
                 name=f"{name}({a},{b})",
             )
         )
+    return TaskSet.of(tasks)
+
+
+def member_seed(pool_seed: int, k: int) -> int:
+    """The seed of projection ``k`` of a task pool fixed by ``pool_seed``."""
+    return int(np.random.SeedSequence([pool_seed, k]).generate_state(1)[0])
+
+
+def draw_members(n_groups: int, projections: int, n_tasks: int, draw_seed: int) -> np.ndarray:
+    """``n_tasks`` distinct members of a pool of ``n_groups x projections`` tasks, drawn with
+    ``draw_seed``; member ``i`` is group ``i % n_groups`` under projection ``i // n_groups``."""
+    size = n_groups * projections
+    if not 1 <= n_tasks <= size:
+        raise ValueError(f"cannot draw {n_tasks} tasks from a pool of {size}")
+    return np.random.default_rng(draw_seed).choice(size, size=n_tasks, replace=False)
+
+
+def pooled_binary_tasks(
+    x: np.ndarray | UnitRows,
+    y: np.ndarray,
+    pairs: Sequence[tuple[int, int]],
+    projections: int,
+    n_tasks: int,
+    pool_seed: int,
+    draw_seed: int,
+    dim: int = 16,
+    n_train: int | None = 8000,
+    n_valid: int = 1000,
+    n_test: int = 1000,
+    epochs: int = 1,
+    name: str = "",
+) -> TaskSet:
+    """``n_tasks`` distinct tasks drawn from the pool of every pair under ``projections``
+    fixed random projections (Real et al. 2020, Sec. 4.2: 36 pairs x 100 projections).
+
+    The pool is fixed by ``pool_seed``: member ``(pair, k)`` is the task
+    :func:`projected_binary_tasks` builds for ``pair`` with seed ``member_seed(pool_seed, k)``
+    (its projection, split and epoch order), whichever draw it is in. ``draw_seed`` chooses
+    the members (:func:`draw_members`), e.g. a new one per experiment. Tasks are named
+    ``f"{name}({a},{b})#k"``.
+    """
+    picks = draw_members(len(pairs), projections, n_tasks, draw_seed)
+    tasks: list[Task] = []
+    for i in picks:
+        (a, b), k = pairs[i % len(pairs)], int(i // len(pairs))
+        member = projected_binary_tasks(
+            x, y, [(a, b)], dim, n_train, n_valid, n_test, member_seed(pool_seed, k), epochs, name
+        )
+        tasks.append(replace(member[0], name=f"{name}({a},{b})#{k}"))
     return TaskSet.of(tasks)
