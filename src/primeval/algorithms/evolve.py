@@ -141,7 +141,7 @@ class CompiledSearch:
                 fec=fec,
                 median=combine_mode == "median",
                 hurdle=hurdle,
-                classification=tasks.classification,
+                classes=tasks.classes,
                 n_train=st["order"].shape[1],
                 n_valid=st["valid_x"].shape[1],
                 fec_draws=len(restore[0]) > 0,

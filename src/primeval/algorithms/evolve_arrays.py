@@ -234,7 +234,7 @@ def int_settings(
     fec: FECSettings | None,
     median: bool,
     hurdle: HurdleSettings | None,
-    classification: bool,
+    classes: int,
     n_train: int,
     n_valid: int,
     fec_draws: bool,
@@ -252,7 +252,7 @@ def int_settings(
     si[ss.S_FEC_VALID] = fec.n_valid if fec else 0
     si[ss.S_MEDIAN] = median
     si[ss.S_HURDLE_TASKS] = hurdle.tasks if hurdle else 0
-    si[ss.S_CLASSIFY] = classification
+    si[ss.S_CLASSIFY] = classes  # TaskSet.classes: 0 regression, 2 binary, more multi-class
     si[ss.S_N_TRAIN] = n_train
     si[ss.S_N_VALID] = n_valid
     si[ss.S_FEC_DRAWS] = fec_draws

@@ -4,6 +4,13 @@ Memory is three typed banks: scalars ``s0..``, vectors ``v0..`` of length F and
 F x F matrices ``m0..``. ``v0`` holds the example's features and ``s0`` the label
 (0 during Predict); ``s1`` is the prediction. Instructions never write ``s0`` or
 ``v0``, so output addresses start at 1 in those two banks.
+
+Multi-class tasks (Real et al. 2020, Sec. 4.3; the reference's "vector output branch"
+addresses) use vectors instead: during Learn ``v1`` holds the one-hot label (entries
+``0..C-1`` for ``C`` classes, the rest 0) and ``s0`` is 0; ``v1`` is zeroed after Learn, so
+Predict never sees a label. The prediction is ``v2``: after Predict in training its entries
+``0..C-1`` are replaced by their softmax (as ``s1`` by its sigmoid in binary tasks), which
+Learn then reads; validation predicts the first class whose ``v2`` entry is the largest.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from primeval.algorithms.ops.registry import Kind
 LABEL = 0  # s0
 PREDICTION = 1  # s1
 FEATURES = 0  # v0
+LABELS = 1  # v1: the one-hot label of a multi-class task during Learn
+PREDICTIONS = 2  # v2: the prediction vector of a multi-class task
 
 FIRST_OUT = {Kind.SCALAR: 1, Kind.VECTOR: 1, Kind.MATRIX: 0}
 

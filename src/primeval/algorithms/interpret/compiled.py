@@ -256,7 +256,7 @@ class CompiledInterpreter:
             bad = dispatch.run_tasks_with(
                 dispatch._KNOWN, ops, args, data, bounds, *memory,
                 st["train_x"], st["train_y"], st["order"], st["valid_x"], st["valid_y"],
-                _lanes_of(task_set), task_set.classification,
+                _lanes_of(task_set), task_set.classes,
                 st["order"].shape[1] if n_train is None else int(n_train),
                 st["valid_x"].shape[1] if n_valid is None else int(n_valid),
                 self.max_abs_error, rngs, fitness, probe,

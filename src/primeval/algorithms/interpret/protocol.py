@@ -18,7 +18,7 @@ from primeval.algorithms.interpret.intrinsics import LANES, borrow, generator_fr
 from primeval.algorithms.interpret.jitting import flat, jitable, overload_stub
 from primeval.algorithms.interpret.numpy_exact import exact_arctan, exact_exp
 from primeval.algorithms.interpret.operands import c_arrays
-from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION
+from primeval.algorithms.memory import FEATURES, LABEL, LABELS, PREDICTION, PREDICTIONS
 from primeval.algorithms.ops import REGISTRY, Cost, Kind, OpSpec
 
 _TWO_OVER_PI = 2.0 / np.pi  # the reference's constant, computed the same way
@@ -71,6 +71,36 @@ def _validation_fitness(loss: float, nv: int, classification: bool) -> float:
     if not np.isfinite(rmse):
         return 0.0
     return float(1.0 - _TWO_OVER_PI * exact_arctan(rmse))
+
+
+def _softmax_error(v: np.ndarray, classes: int, label: int) -> float:
+    """``reference.softmax_error`` on the prediction vector ``v[PREDICTIONS]``."""
+    top = v[PREDICTIONS, 0]
+    for j in range(1, classes):
+        if v[PREDICTIONS, j] > top:
+            top = v[PREDICTIONS, j]
+    total = 0.0
+    for j in range(classes):
+        v[PREDICTIONS, j] = exact_exp(v[PREDICTIONS, j] - top)
+        total += v[PREDICTIONS, j]
+    for j in range(classes):
+        v[PREDICTIONS, j] = v[PREDICTIONS, j] / total
+    return abs(1.0 - v[PREDICTIONS, label])
+
+
+def _argmax_error(v: np.ndarray, classes: int, label: int) -> float:
+    """``reference.argmax_error`` on the prediction vector ``v[PREDICTIONS]``."""
+    best = 0
+    for j in range(1, classes):
+        if v[PREDICTIONS, j] > v[PREDICTIONS, best]:
+            best = j
+    return 0.0 if best == label else 1.0
+
+
+def _set_label_vector(v: np.ndarray, hot: int) -> None:
+    """``v[LABELS]`` one-hot at ``hot``, or all zeros for ``hot = -1``."""
+    for f in range(v.shape[1]):
+        v[LABELS, f] = 1.0 if f == hot else 0.0
 
 
 def _load(v: np.ndarray, x: np.ndarray, row: int) -> None:
@@ -163,6 +193,7 @@ def _restore_lane(s: np.ndarray, v: np.ndarray, t: Any, bs: np.ndarray, bv: np.n
 
 jitable(_validation_fitness)
 jitable(_sigmoid, _load, _load_lanes, _set_labels, _clear_labels, inline=True)
+jitable(_softmax_error, _argmax_error, _set_label_vector)
 jitable(_any_fails, _add_losses, inline=True)
 jitable(_save_lane, _restore_lane)
 overload_stub(_zero, _zero_typer, inline=True)
@@ -229,7 +260,7 @@ def run_task(
     order: np.ndarray,
     valid_x: np.ndarray,
     valid_y: np.ndarray,
-    classification: bool,
+    classes: int,
     n_train: int,
     n_valid: int,
     max_abs_error: float,
@@ -237,6 +268,7 @@ def run_task(
     record: bool,
 ) -> float:
     """``reference._run`` on one task; ``errors`` receives its probe row when ``record``.
+    ``classes``: 0 regression, 2 binary classification, more: multi-class (``Task.classes``).
 
     The reference's nested loops (epochs; training, then validation examples) are one loop
     here that runs a component and then decides what runs next, so that the jump table is
@@ -256,23 +288,33 @@ def run_task(
     y = 0.0  # the current example's label
     k = 0  # the current validation example
     loss = 0.0
+    classification = classes > 0
+    multi = classes > 2
     stage = _SETUP
     lo, hi = bounds[0], bounds[1]
     while True:
         _exec(ops, args, data, lo, hi, s, v, m, rng)
         if stage == _PREDICT:
-            if classification:
-                s[PREDICTION] = _sigmoid(s[PREDICTION])
-            err = abs(y - s[PREDICTION])
+            if multi:
+                err = _softmax_error(v, classes, int(y))
+            else:
+                if classification:
+                    s[PREDICTION] = _sigmoid(s[PREDICTION])
+                err = abs(y - s[PREDICTION])
             if np.isnan(err) or err > max_abs_error:
                 return best  # training stops; 0.0 in the first epoch
             if record and first_epoch:
                 errors[step] = err
             _load(v, train_x, order[step])
-            s[LABEL] = y
+            if multi:
+                _set_label_vector(v, int(y))
+            else:
+                s[LABEL] = y
             stage, lo, hi = _LEARN, bounds[2], bounds[3]
             continue
         if stage == _LEARN:
+            if multi:
+                _set_label_vector(v, -1)
             step += 1
             if step < stop:
                 y = train_y[order[step]]
@@ -290,7 +332,9 @@ def run_task(
             fitness = _validation_fitness(loss, nv, classification)
         elif stage == _VALIDATE:
             y = valid_y[k]
-            if classification:
+            if multi:
+                error = _argmax_error(v, classes, int(y))
+            elif classification:
                 p = _sigmoid(s[PREDICTION])
                 error = 0.0 if ((y > 0.5) == (p > 0.5)) else 1.0
             else:
@@ -540,7 +584,7 @@ def run_tasks_with(
     valid_x: np.ndarray,
     valid_y: np.ndarray,
     lanes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    classification: bool,
+    classes: int,
     n_train: int,
     n_valid: int,
     max_abs_error: float,
@@ -548,7 +592,8 @@ def run_tasks_with(
     fitness: np.ndarray,
     probe: np.ndarray,
 ) -> int:
-    """Evaluate on every task; ``rngs`` holds one generator, or one per task.
+    """Evaluate on every task; ``rngs`` holds one generator, or one per task. ``classes``: 0
+    regression, 2 binary classification, more: multi-class (``TaskSet.classes``).
 
     ``s, v, m`` are the memory banks in lanes (:func:`bank_arrays`: ``(G, n_s, W)``,
     ``(G, n_v, F, W)``, ``(G * W, n_m, F, F)``, at least as many groups as the tasks fill;
@@ -559,8 +604,8 @@ def run_tasks_with(
     is the caller's, so they are borrowed without reference counting.
 
     A program that draws random numbers runs task after task (:func:`run_task`, on the
-    task's lane of the memory), drawing in the reference's order; any other runs on all tasks
-    in lockstep (:func:`run_lockstep`).
+    task's lane of the memory), drawing in the reference's order, and so do multi-class
+    tasks; any other runs on all tasks in lockstep (:func:`run_lockstep`).
     """
     draws = False
     for i in range(ops.shape[0]):
@@ -599,10 +644,10 @@ def run_tasks_with(
     lanes = (borrow(lx), borrow(ly), borrow(lvx), borrow(lvy))
     rngs, fitness, probe = borrow(rngs), borrow(fitness), borrow(probe)
     record = probe.shape[0] > 0
-    if not draws:
+    if not draws and classes <= 2:
         reload = _writes_features(ops, args, bounds, _ARG_KINDS)
         run_lockstep(
-            ops, args, data, bounds, s, v, m, lanes, n_tasks, train_x.shape[1], classification,
+            ops, args, data, bounds, s, v, m, lanes, n_tasks, train_x.shape[1], classes > 0,
             n_train, n_valid, max_abs_error, fitness, probe, record, reload,
             np.empty((3, n_lanes), dtype=np.uint64), np.empty((2, n_lanes)),
             np.empty((n_lanes, s.shape[1])), np.empty((n_lanes, v.shape[1], dim)),
@@ -613,7 +658,7 @@ def run_tasks_with(
         g, u = t // LANES, t % LANES
         fitness[t] = run_task(
             ops, args, data, bounds, lane(s, g, u, dim), lane(v, g, u, dim), m[t], rng,
-            train_x[t], train_y[t], order[t], valid_x[t], valid_y[t], classification, n_train,
+            train_x[t], train_y[t], order[t], valid_x[t], valid_y[t], classes, n_train,
             n_valid, max_abs_error, probe[t if record else 0], record,
         )  # fmt: skip
     return -1

@@ -14,6 +14,12 @@ the reference ``Executor``) step by step:
 4. regression fitness is ``1 - (2/pi) atan(rmse)``; classification fitness is
    the accuracy of ``sigmoid(s1) > 0.5``. Anything non-finite gives 0.
 
+Multi-class tasks (``Task.n_classes`` above 2; Sec. 4.3) read the label as a one-hot vector
+``v1`` and predict a vector ``v2`` (:mod:`primeval.algorithms.memory`): after Predict in
+training ``v2[:C]`` becomes its softmax and the error is ``|1 - p_label|``, which is
+``|y - sigmoid(s1)|`` for two classes; validation counts the first largest ``v2[:C]`` entry
+that is not the label's as an error.
+
 Fast interpreters must agree with this one (see ``tests/test_interpreters.py``).
 """
 
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION
+from primeval.algorithms.memory import FEATURES, LABEL, LABELS, PREDICTION, PREDICTIONS
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Program
 from primeval.algorithms.tasks.base import Task, TaskSet
@@ -42,6 +48,32 @@ def squash_rmse(rmse: float) -> float:
     if not np.isfinite(rmse):
         return 0.0
     return float(1.0 - _TWO_OVER_PI * np.arctan(rmse))
+
+
+def softmax_error(p: np.ndarray, classes: int, label: int) -> float:
+    """Replace ``p[:classes]`` by its softmax (the largest entry subtracted first, sums in
+    index order); return ``|1 - p[label]|``."""
+    top = p[0]
+    for j in range(1, classes):
+        if p[j] > top:
+            top = p[j]
+    total = 0.0
+    for j in range(classes):
+        p[j] = np.exp(p[j] - top)
+        total += p[j]
+    for j in range(classes):
+        p[j] = p[j] / total
+    return float(abs(1.0 - p[label]))
+
+
+def argmax_error(p: np.ndarray, classes: int, label: int) -> float:
+    """0 if the first largest of ``p[:classes]`` is ``p[label]``, else 1 (NaN is never largest,
+    unless first)."""
+    best = 0
+    for j in range(1, classes):
+        if p[j] > p[best]:
+            best = j
+    return 0.0 if best == label else 1.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +147,7 @@ def _run(
     train_errors: list[float] = []
     valid_errors: list[float] = []
 
+    multi = task.classes > 2
     best = 0.0
     step = 0
     first_epoch = True
@@ -128,17 +161,26 @@ def _run(
             v[FEATURES] = x
             s[LABEL] = 0.0
             code.execute(1, s, v, m, rng)
-            if task.classification:
-                s[PREDICTION] = sigmoid(s[PREDICTION])
-            err = abs(y - s[PREDICTION])
+            if multi:
+                err = softmax_error(v[PREDICTIONS], task.n_classes, int(y))
+            else:
+                if task.classification:
+                    s[PREDICTION] = sigmoid(s[PREDICTION])
+                err = abs(y - s[PREDICTION])
             if np.isnan(err) or err > max_abs_error:
                 ok = False
                 break
             if record and first_epoch:
                 train_errors.append(err)
             v[FEATURES] = x
-            s[LABEL] = y
+            if multi:
+                v[LABELS] = 0.0
+                v[LABELS, int(y)] = 1.0
+            else:
+                s[LABEL] = y
             code.execute(2, s, v, m, rng)
+            if multi:
+                v[LABELS] = 0.0
             step += 1
         if not ok:
             if first_epoch:
@@ -177,7 +219,9 @@ def _validate(
         s[LABEL] = 0.0
         code.execute(1, s, v, m, rng)
         y = float(task.valid_y[i])
-        if task.classification:
+        if task.classes > 2:
+            error = argmax_error(v[PREDICTIONS], task.n_classes, int(y))
+        elif task.classification:
             p = sigmoid(s[PREDICTION])
             # As in the reference, a NaN probability compares False both ways and
             # so counts as predicting class 0.

@@ -157,6 +157,12 @@ def evaluate_child(inputs, ws, cache, hurdle, ctr):
         ctr[C_OVER_BUDGET] += 1
         return 0.0, FLAG_OVER_BUDGET
     draws = live_mask_into(t, ws.ops, ws.args, ws.lens, ws.mask, ws.dce)
+    if si[S_CLASSIFY] > 2:
+        # Multi-class tasks predict the vector v2, which the liveness analysis does not follow:
+        # every instruction runs.
+        for i in range(ws.mask.shape[0]):
+            ws.mask[i] = True
+        draws = _any_draws(t, ws.ops, ws.lens)
     n = encode_live(
         t, ws.ops, ws.args, ws.data, ws.lens, ws.mask,
         ws.live_ops, ws.live_args, ws.live_data, ws.live_bounds,
@@ -164,7 +170,7 @@ def evaluate_child(inputs, ws, cache, hurdle, ctr):
     # Read-only, as the interpreter passes a program's arrays: one compilation of the callee.
     ops, args, data = frozen(ws.live_ops[:n]), frozen(ws.live_args[:n]), frozen(ws.live_data[:n])
     bounds = frozen(ws.live_bounds)
-    classify = si[S_CLASSIFY] != 0
+    classify = si[S_CLASSIFY]  # TaskSet.classes
     max_abs = sf[F_MAX_ABS_ERROR]
     flags = FLAG_DRAWS if draws else 0
     use_fec = si[S_FEC] != 0 and (not draws or si[S_FEC_DRAWS] != 0)
