@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from primeval.algorithms.baselines import function, instr
+from primeval.algorithms.dce import prune
 from primeval.algorithms.evaluate import AlgorithmEvaluator, FECSettings
 from primeval.algorithms.evolve import CompiledSearch
 from primeval.algorithms.genome import AlgorithmSpace
@@ -32,10 +33,10 @@ def digits_tasks(n_tasks: int = 2, epochs: int = 2) -> TaskSet:
     return multiclass_tasks(x, y, range(n_tasks), 16, 1000, 300, 200, epochs, "digits")
 
 
-def softmax_regression(reads_label: bool = True) -> Program:
+def softmax_regression(reads_label: bool = True, dead: bool = False) -> Program:
     """Predict ``v2 = m0 v0``; Learn ``m0 += 0.1 (v1 - v2) v0^T``: with ``v2`` the softmax
     after Predict, the gradient step of the cross-entropy. Without the label, ``v4`` (zero)
-    stands for ``v1``."""
+    stands for ``v1``. ``dead``: Learn ends with an instruction whose result is never read."""
     setup = function(instr("SCALAR_CONST_SET", out=2, data=(0.1,)))
     predict = function(instr("MATRIX_VECTOR_PRODUCT", out=2, in1=0, in2=0))
     learn = function(
@@ -43,6 +44,7 @@ def softmax_regression(reads_label: bool = True) -> Program:
         instr("SCALAR_VECTOR_PRODUCT", out=3, in1=2, in2=3),
         instr("VECTOR_OUTER_PRODUCT", out=1, in1=3, in2=0),
         instr("MATRIX_SUM", out=0, in1=0, in2=1),
+        *([instr("SCALAR_CONST_SET", out=3, data=(2.0,))] if dead else []),
     )
     return Program(setup, predict, learn, Banks(4, 5, 2))
 
@@ -83,6 +85,17 @@ def test_predict_never_sees_the_label() -> None:
     assert fitness[0] < 0.2
 
 
+def test_dead_code_analysis_follows_the_prediction_vector() -> None:
+    net, padded = softmax_regression(), softmax_regression(dead=True)
+    assert prune(padded, multiclass=True) == net
+    assert sum(prune(padded).sizes()) == 0  # as a scalar program nothing reaches s1
+    tasks = digits_tasks(1, 1)
+    assert np.array_equal(
+        REFERENCE.fitnesses(padded, tasks, np.random.default_rng(0)),
+        REFERENCE.fitnesses(net, tasks, np.random.default_rng(0)),
+    )
+
+
 def small_multiclass(seed: int, classes: int = 3, dim: int = 4, epochs: int = 2) -> TaskSet:
     rng = np.random.default_rng(seed)
     tasks = []
@@ -113,6 +126,10 @@ def test_compiled_equals_reference_on_random_programs(
         tasks = small_multiclass(k, classes=3 + k % 2)
         want_rng, got_rng = np.random.default_rng(k), np.random.default_rng(k)
         want = REFERENCE.fitnesses(program, tasks, want_rng)
+        pruned = prune(program, multiclass=True)  # dead code: the same fitness, bit for bit
+        np.testing.assert_array_equal(
+            REFERENCE.fitnesses(pruned, tasks, np.random.default_rng(k)), want
+        )
         got = compiled.fitnesses(program, tasks, got_rng)
         np.testing.assert_array_equal(got, want)
         assert got_rng.bit_generator.state == want_rng.bit_generator.state
@@ -193,3 +210,15 @@ def test_compiled_search_equals_the_python_engine_on_multiclass_tasks() -> None:
         assert a.fitness == b.fitness or (np.isnan(a.fitness) and np.isnan(b.fitness))
     assert fast.best.fitness == want.best.fitness
     assert REGISTRY["VECTOR_GAUSSIAN_SET"].stochastic
+
+
+def test_mnist1d_is_generated_offline_once_and_makes_multiclass_tasks() -> None:
+    from primeval.datasets import data_cache_dir, load_mnist1d
+
+    x, y = load_mnist1d(600)
+    assert x.shape == (600, 40) and set(np.unique(y)) == set(range(10))
+    assert (data_cache_dir() / "mnist1d-600.npz").is_file()
+    again = load_mnist1d(600)  # read back from the cache
+    assert np.array_equal(again[0], x) and np.array_equal(again[1], y)
+    tasks = multiclass_tasks(x, y, [0, 1], 16, 300, 100, 100, 1, "mnist1d")
+    assert tasks.classes == 10 and tasks[0].name == "mnist1d[10 classes]#0"

@@ -206,14 +206,16 @@ ADAPT_SPACE = (DATA_OPS, NO_DATA_OPS | {63, 64}, NO_DATA_OPS | {63, 64})
     [
         ("adapt_few", 80, 100),
         ("adapt_fast", 800, 10),
-        ("adapt_multiclass", 8000, 1),  # binary: multi-class tasks do not exist yet
+        ("adapt_multiclass", 8000, 1),
     ],
 )
 def test_adapt_configs_start_from_the_two_layer_net(name: str, n_train: int, epochs: int) -> None:
     cfg = load_config(name)
     start = cfg.program.start()
     assert start is not None
-    net = baselines.two_layer_relu_net(Banks(10, 16, 4))
+    multiclass = name == "adapt_multiclass"  # ten classes: the net with a vector output
+    build = baselines.two_layer_softmax_net if multiclass else baselines.two_layer_relu_net
+    net = build(Banks(10, 16, 4))
     assert program_to_json(start) == program_to_json(net)
     assert banks(cfg) == (10, 16, 4)
     assert sizes(cfg) == (net.sizes(), (0, 0, 0), (21, 21, 45))
@@ -221,7 +223,11 @@ def test_adapt_configs_start_from_the_two_layer_net(name: str, n_train: int, epo
     assert mutations(cfg) == SEC3_2
     assert (cfg.search.population, cfg.search.tournament) == (100, 10)
     assert cfg.fitness.combine == "median"
-    projected_on(cfg, "cifar10")
+    if multiclass:
+        for t in (cfg.tasks, cfg.select.tasks, cfg.final.tasks):
+            assert t is not None and (t.kind, t.dataset, t.dim) == ("multiclass", "cifar10", 16)
+    else:
+        projected_on(cfg, "cifar10")
     for t in (cfg.tasks, cfg.select.tasks, cfg.final.tasks):
         assert t is not None and (t.n_train, t.epochs) == (n_train, epochs)
     assert cfg.tasks.n_tasks == 10  # D = 10

@@ -138,6 +138,44 @@ def two_layer_relu_net(
     return _checked(setup, predict, learn, banks or Banks(4, 6, 2))
 
 
+def two_layer_softmax_net(
+    banks: Banks | None = None, lr: float = 0.03, init_std: float = 0.25
+) -> Program:
+    """A 2-layer ReLU network for multi-class tasks, ``v2 = m1 relu(m0 v0)``, trained by
+    backpropagation of the cross-entropy.
+
+    :func:`two_layer_relu_net` with a vector output, for the ten-class tasks of Real et al.
+    (2020, Sec. 4.3): the interpreter replaces ``v2[:C]`` by its softmax after Predict and
+    puts the one-hot label in ``v1`` for Learn (:mod:`primeval.algorithms.memory`), so
+    ``v6 = lr (v1 - v2)`` is the gradient step at the output. Learn backpropagates it through
+    the old ``m1`` (``v7 = (m1^T v6) * mask``), then updates ``m1 += v6 h^T`` and
+    ``m0 += v7 x^T``. Needs at least ``Banks(scalars=3, vectors=8, matrices=4)``.
+    """
+    setup = function(
+        instr("MATRIX_GAUSSIAN_SET", out=0, data=(0.0, init_std)),  # m0 ~ N(0, std)
+        instr("MATRIX_GAUSSIAN_SET", out=1, data=(0.0, init_std)),  # m1 ~ N(0, std)
+        instr("SCALAR_CONST_SET", out=2, data=(lr,)),  # s2 = lr
+    )
+    predict = function(
+        instr("MATRIX_VECTOR_PRODUCT", out=3, in1=0, in2=0),  # v3 = m0 @ x
+        instr("VECTOR_HEAVYSIDE", out=4, in1=3),  # v4 = (v3 > 0)
+        instr("VECTOR_PRODUCT", out=5, in1=3, in2=4),  # v5 = relu(v3)
+        instr("MATRIX_VECTOR_PRODUCT", out=2, in1=1, in2=5),  # v2 = m1 @ v5
+    )
+    learn = function(
+        instr("VECTOR_DIFF", out=6, in1=1, in2=2),  # v6 = y - p
+        instr("SCALAR_VECTOR_PRODUCT", out=6, in1=2, in2=6),  # v6 = lr * (y - p)
+        instr("MATRIX_TRANSPOSE", out=3, in1=1),  # m3 = m1^T
+        instr("MATRIX_VECTOR_PRODUCT", out=7, in1=3, in2=6),  # v7 = m1^T v6
+        instr("VECTOR_PRODUCT", out=7, in1=7, in2=4),  # v7 = v7 * mask
+        instr("VECTOR_OUTER_PRODUCT", out=2, in1=6, in2=5),  # m2 = v6 h^T
+        instr("MATRIX_SUM", out=1, in1=1, in2=2),  # m1 = m1 + m2
+        instr("VECTOR_OUTER_PRODUCT", out=2, in1=7, in2=0),  # m2 = v7 x^T
+        instr("MATRIX_SUM", out=0, in1=0, in2=2),  # m0 = m0 + m2
+    )
+    return _checked(setup, predict, learn, banks or Banks(3, 8, 4))
+
+
 def neural_net(
     banks: Banks | None = None, lr: float = 0.01, init_scale: float = 0.1, damaged: bool = False
 ) -> Program:
@@ -206,6 +244,7 @@ NAMED = _named(
     linear_regression_sgd,
     logistic_regression,
     two_layer_relu_net,
+    two_layer_softmax_net,
     neural_net,
     damaged_neural_net,
 )

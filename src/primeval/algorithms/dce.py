@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from primeval.algorithms.memory import FEATURES, LABEL, PREDICTION, Banks
+from primeval.algorithms.memory import FEATURES, LABEL, LABELS, PREDICTION, PREDICTIONS, Banks
 from primeval.algorithms.ops import REGISTRY, Kind
 from primeval.algorithms.program import Function, Program
 
@@ -107,17 +107,22 @@ def _backward(steps: list[_Step], live_out: set[int]) -> tuple[np.ndarray, set[i
     return mask, live
 
 
-def live_mask(program: Program, keep_stochastic: bool = True) -> LiveMask:
+def live_mask(program: Program, keep_stochastic: bool = True, multiclass: bool = False) -> LiveMask:
     """Boolean masks (Setup, Predict, Learn): which instructions can affect a prediction.
 
     See the module docstring for the data flow analysed and for
-    ``keep_stochastic``. No-ops are never live.
+    ``keep_stochastic``. No-ops are never live. ``multiclass``: the program runs on
+    multi-class tasks, whose prediction is ``v2`` and whose label ``v1`` the interpreter
+    writes before Learn and zeroes before Predict (:mod:`primeval.algorithms.memory`).
     """
     loc = _Locations(program.banks)
     setup, predict, learn = (_steps(fn, loc) for fn in program.functions)
     # Written by the interpreter before every Predict and Learn.
     inputs = {loc(Kind.SCALAR, LABEL), loc(Kind.VECTOR, FEATURES)}
     prediction = loc(Kind.SCALAR, PREDICTION)
+    if multiclass:
+        inputs.add(loc(Kind.VECTOR, LABELS))
+        prediction = loc(Kind.VECTOR, PREDICTIONS)
 
     into_predict: set[int] = set()
     into_learn: set[int] = set()
@@ -142,13 +147,13 @@ def live_mask(program: Program, keep_stochastic: bool = True) -> LiveMask:
     return masks[0], masks[1], masks[2]
 
 
-def prune(program: Program, keep_stochastic: bool = True) -> Program:
+def prune(program: Program, keep_stochastic: bool = True, multiclass: bool = False) -> Program:
     """``program`` without the instructions :func:`live_mask` finds dead.
 
     With ``keep_stochastic=True`` the result has bit-identical fitness on the
     reference interpreter (and any interpreter that agrees with it).
     """
-    masks = live_mask(program, keep_stochastic)
+    masks = live_mask(program, keep_stochastic, multiclass)
     parts = [
         Function(fn.ops[mask], fn.args[mask], fn.data[mask])
         for fn, mask in zip(program.functions, masks, strict=True)

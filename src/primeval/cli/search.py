@@ -169,10 +169,11 @@ def search(
     except KeyboardInterrupt:
         fail("interrupted", 130)
     if not quiet:
-        console.print(
-            "\n[bold]Best algorithm[/] (instructions that cannot affect the prediction pruned):"
-        )
-        print(to_python(best, prune=True))
+        # The export's predict() returns the scalar s1: for multi-class tasks show every line.
+        prune = cfg.tasks.kind != "multiclass"
+        pruned = " (instructions that cannot affect the prediction pruned)" if prune else ""
+        console.print(f"\n[bold]Best algorithm[/]{pruned}:")
+        print(to_python(best, prune=prune))
     status = "[green]solved[/]" if summary.solved else "[yellow]not solved[/]"
     console.print(
         f"{status}: select fitness {fmt(summary.select_fitness)}, final fitness "

@@ -85,7 +85,8 @@ def _softmax_error(v: np.ndarray, classes: int, label: int) -> float:
         total += v[PREDICTIONS, j]
     for j in range(classes):
         v[PREDICTIONS, j] = v[PREDICTIONS, j] / total
-    return abs(1.0 - v[PREDICTIONS, label])
+    error: float = abs(1.0 - v[PREDICTIONS, label])
+    return error
 
 
 def _argmax_error(v: np.ndarray, classes: int, label: int) -> float:
