@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from primeval.algorithms.baselines import function, instr
+from primeval.algorithms.baselines import function, instr, two_layer_softmax_net
 from primeval.algorithms.dce import prune
 from primeval.algorithms.evaluate import AlgorithmEvaluator, FECSettings
 from primeval.algorithms.evolve import CompiledSearch
@@ -75,6 +75,12 @@ def test_softmax_regression_learns_from_the_one_hot_label() -> None:
     blind = REFERENCE.fitnesses(softmax_regression(False), tasks, np.random.default_rng(0))
     assert np.all(learned > 0.8)  # ten classes: chance is 0.1
     assert np.all(blind < 0.3)
+
+
+def test_the_two_layer_net_with_a_vector_output_learns_ten_classes() -> None:
+    net = two_layer_softmax_net()
+    fitness = REFERENCE.fitnesses(net, digits_tasks(2, 1), np.random.default_rng(0))
+    assert np.all(fitness > 0.7)
 
 
 def test_predict_never_sees_the_label() -> None:
