@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from primeval.algorithms.builders import build_tasks
-from primeval.algorithms.config import Config, ConfigError, TaskConfig, load_config, parse_config
+from primeval.algorithms.config import (
+    Config,
+    ConfigError,
+    TaskConfig,
+    load_config,
+    parse_config,
+    with_data_path,
+)
 from primeval.algorithms.islands import build_island_tasks
 from primeval.algorithms.tasks import (
     SELECTION_PAIRS,
@@ -154,3 +161,22 @@ def test_bad_pools_are_config_errors(fields: dict[str, object], message: str) ->
         TaskConfig.model_validate(fields)
     with pytest.raises(ConfigError, match=message):
         parse_config({"tasks": fields}, "test")
+
+
+def test_data_path_goes_to_the_search_data_set_and_islands_keep_theirs() -> None:
+    """Sec. 4.2 mixed CIFAR-10 and MNIST workers: ``--data-path`` names CIFAR-10's files."""
+    cifar = {"kind": "projected", "dataset": "cifar10", "n_tasks": 4}
+    config = parse_config(
+        {
+            "tasks": cifar,
+            "select": {"tasks": {**cifar, "pairs": "selection"}},
+            "final": {"tasks": {**cifar, "pairs": "selection", "seed": 1}},
+            "workers": {"island_tasks": [cifar, {**cifar, "dataset": "mnist"}]},
+        },
+        "test",
+    )
+    moved = with_data_path(config, "/data/cifar-10-batches-py")
+    assert moved.final.tasks is not None
+    for tc in (moved.tasks, moved.select.tasks, moved.final.tasks, moved.workers.island_tasks[0]):
+        assert tc.path == "/data/cifar-10-batches-py"
+    assert moved.workers.island_tasks[1].path is None  # MNIST from its package copy
