@@ -6,9 +6,9 @@ F x F matrices ``m0..``. ``v0`` holds the example's features and ``s0`` the labe
 ``v0``, so output addresses start at 1 in those two banks.
 
 Multi-class tasks (Real et al. 2020, Sec. 4.3; the reference's "vector output branch"
-addresses) use vectors instead: during Learn ``v1`` holds the one-hot label (entries
-``0..C-1`` for ``C`` classes, the rest 0) and ``s0`` is 0; ``v1`` is zeroed after Learn, so
-Predict never sees a label. The prediction is ``v2``: after Predict in training its entries
+addresses) use vectors instead: ``v1`` holds the one-hot label during Learn (entries
+``0..C-1`` for ``C`` classes, the rest 0) and is zeroed before every Predict, as ``s0``,
+which stays 0. The prediction is ``v2``: after Predict in training its entries
 ``0..C-1`` are replaced by their softmax (as ``s1`` by its sigmoid in binary tasks), which
 Learn then reads; validation predicts the first class whose ``v2`` entry is the largest.
 """

@@ -314,13 +314,13 @@ def run_task(
             stage, lo, hi = _LEARN, bounds[2], bounds[3]
             continue
         if stage == _LEARN:
-            if multi:
-                _set_label_vector(v, -1)
             step += 1
             if step < stop:
                 y = train_y[order[step]]
                 _load(v, train_x, order[step])
                 s[LABEL] = 0.0
+                if multi:
+                    _set_label_vector(v, -1)
                 stage, lo, hi = _PREDICT, bounds[1], bounds[2]
                 continue
             k = 0
@@ -328,6 +328,8 @@ def run_task(
             if k < nv:
                 _load(v, valid_x, k)
                 s[LABEL] = 0.0
+                if multi:
+                    _set_label_vector(v, -1)
                 stage, lo, hi = _VALIDATE, bounds[1], bounds[2]
                 continue
             fitness = _validation_fitness(loss, nv, classification)
@@ -351,6 +353,8 @@ def run_task(
                 if k < nv:
                     _load(v, valid_x, k)
                     s[LABEL] = 0.0
+                    if multi:
+                        _set_label_vector(v, -1)
                     continue
                 fitness = _validation_fitness(loss, nv, classification)
         if stage != _SETUP:  # an epoch's validation is done
@@ -363,6 +367,8 @@ def run_task(
         y = train_y[order[step]]
         _load(v, train_x, order[step])
         s[LABEL] = 0.0
+        if multi:
+            _set_label_vector(v, -1)
         stage, lo, hi = _PREDICT, bounds[1], bounds[2]
 
 

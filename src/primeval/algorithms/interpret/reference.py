@@ -160,6 +160,8 @@ def _run(
             y = float(task.train_y[i])
             v[FEATURES] = x
             s[LABEL] = 0.0
+            if multi:
+                v[LABELS] = 0.0
             code.execute(1, s, v, m, rng)
             if multi:
                 err = softmax_error(v[PREDICTIONS], task.n_classes, int(y))
@@ -179,8 +181,6 @@ def _run(
             else:
                 s[LABEL] = y
             code.execute(2, s, v, m, rng)
-            if multi:
-                v[LABELS] = 0.0
             step += 1
         if not ok:
             if first_epoch:
@@ -217,6 +217,8 @@ def _validate(
     for i in range(nv):
         v[FEATURES] = task.valid_x[i]
         s[LABEL] = 0.0
+        if task.classes > 2:
+            v[LABELS] = 0.0
         code.execute(1, s, v, m, rng)
         y = float(task.valid_y[i])
         if task.classes > 2:
