@@ -188,7 +188,9 @@ class AutomlIslands:
         evaluator = build_evaluator(
             config, payload, builders.make_interpreter(config.interpreter), rng
         )
-        search = Search(build_strategy(config, space), evaluator, rng)
+        strategy = build_strategy(config, space)
+        evaluator.watch(strategy.members)  # the population hurdle rule reads it
+        search = Search(strategy, evaluator, rng)
         return StrategyIsland(search, space, lambda: evaluator.full_evaluations)
 
     def empty_rows(self) -> Rows:
