@@ -3,10 +3,12 @@ prediction never depends on the features, is rejected before evaluation."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from primeval.algorithms import baselines
 from primeval.algorithms.baselines import function, instr
@@ -16,6 +18,7 @@ from primeval.algorithms.memory import Banks
 from primeval.algorithms.precheck import learns_from_data, problems
 from primeval.algorithms.program import Program, load_program
 from primeval.algorithms.tasks.synthetic import linear_regression_tasks
+from primeval.cli import app
 
 BANKS = Banks(4, 3, 1)
 SHIPPED = Path(__file__).parent.parent / "src" / "primeval" / "configs"
@@ -85,3 +88,36 @@ def test_the_evaluator_counts_rejections_and_scores_them_zero() -> None:
     off = AlgorithmEvaluator(tasks, ReferenceInterpreter(), rng)
     assert off.evaluate(_sgd(label=2)) > 0.0 and "rejected" not in off.stats()
     assert evaluator.full_evaluations == 1  # the rejected one never ran
+
+
+RUN = """
+name: checked
+seed: 2
+tasks: {kind: linear, dim: 4, n_tasks: 3, n_train: 50, n_valid: 20}
+search: {population: 50, tournament: 5, max_evals: 1500, precheck: PRECHECK}
+select:
+  tasks: {kind: linear, dim: 4, n_tasks: 5, n_train: 200, n_valid: 50}
+  sufficient_fitness: null
+  max_experiments: 2
+final: {tasks: null}
+"""
+
+
+@pytest.mark.parametrize("precheck", [True, False])
+def test_a_run_counts_rejections_in_progress_and_summary(tmp_path: Path, precheck: bool) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(RUN.replace("PRECHECK", str(precheck).lower()))
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["search", str(config), "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    ticks = [json.loads(x) for x in (out / "progress.jsonl").read_text().splitlines()]
+    ticks = [t for t in ticks if "evaluations" in t and "event" not in t]
+    if not precheck:
+        assert "rejected" not in summary and not any("rejected" in t for t in ticks)
+        return
+    # Random programs of the demo's ops mostly never read the label: many are rejected.
+    last = {t["experiment"]: t["rejected"] for t in ticks}
+    assert set(last) == {1, 2}
+    assert 0 < summary["rejected"] <= summary["evaluations"] == 3000
+    assert summary["rejected"] >= max(last.values())
