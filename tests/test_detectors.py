@@ -223,6 +223,46 @@ def test_two_layer_net() -> None:
     }
 
 
+def test_demo_seed0_rate_from_memory_learn_resets_is_sgd() -> None:
+    """The demo's seed-0 solution (live code): Predict takes its rate ``s3 = 0 - s1`` from
+    the constant Learn leaves in ``s1``; only a validation pass (Predict alone) leaves a
+    prediction there, so the training loop's reading finds the step."""
+    program = prog(
+        [ins("SCALAR_CONST_SET", 1, 0, 0, 0.89), ins("VECTOR_SUM", 1, 2, 0)],
+        [ins("SCALAR_DIFF", 3, 0, 1), ins("VECTOR_INNER_PRODUCT", 1, 1, 0)],
+        [
+            ins("SCALAR_DIFF", 1, 1, 0),  # s1 = p - y
+            ins("SCALAR_PRODUCT", 2, 3, 1),  # s2 = -0.23 (p - y)
+            ins("SCALAR_VECTOR_PRODUCT", 2, 2, 0),
+            ins("SCALAR_CONST_SET", 1, 0, 0, 0.23),
+            ins("VECTOR_SUM", 1, 2, 1),
+        ],
+    )
+    got = {d.technique: list(d.positions) for d in detect(program)}
+    assert got["gradient_update"] == [(L, 0), (L, 1), (L, 2), (L, 4)]
+    assert got["learning_rate"] == [(P, 0), (L, 1)]
+
+
+def test_demo_seed1_step_stored_and_applied_next_learn_is_delayed_sgd() -> None:
+    """The demo's seed-1 solution (live code): Learn adds the step stored in ``v2`` (scaled
+    in Predict), recomputes the prediction with the updated weights, and stores the new
+    step ``(y - q) x`` for the next Learn."""
+    program = prog(
+        [ins("SCALAR_CONST_SET", 3, 0, 0, 0.0935)],
+        [ins("SCALAR_VECTOR_PRODUCT", 2, 3, 2), ins("VECTOR_INNER_PRODUCT", 1, 0, 1)],
+        [
+            ins("VECTOR_SUM", 1, 2, 1),
+            ins("VECTOR_INNER_PRODUCT", 1, 1, 0),
+            ins("SCALAR_DIFF", 2, 0, 1),
+            ins("VECTOR_SUM", 1, 2, 1),
+            ins("SCALAR_VECTOR_PRODUCT", 2, 2, 0),
+        ],
+    )
+    got = {d.technique: list(d.positions) for d in detect(program)}
+    assert got["delayed_gradient_update"] == [(P, 0), (L, 0), (L, 2), (L, 3), (L, 4)]
+    assert "gradient_update" not in got
+
+
 def test_empty_program_has_no_technique() -> None:
     assert detect(Program.empty(BANKS, (3, 3, 3))) == []
 

@@ -13,10 +13,11 @@ Detectors read the program's symbolic data-flow graph
 (:func:`~primeval.algorithms.dataflow.dataflow`), never its text, and only its live
 instructions, so dead code never triggers a detection. A detector is a total function
 ``Program -> Detection | None``: it never raises, and a :class:`Detection` names the
-live instructions (component, index) that show the technique. Rules are conservative:
-each docstring says exactly what is recognized; forms it does not list (a delayed
-update, momentum, weight decay, the backpropagated step of a hidden layer, mean
-centering...) are not.
+live instructions (component, index) that show the technique. A rule reads the whole
+evaluation loop and, if it finds nothing there, the training loop alone
+(``dataflow(program, training=True)``: memory a validation pass leaves is ignored). Rules
+are conservative: each docstring says exactly what is recognized; forms it does not list
+(momentum, weight decay, mean centering...) are not.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ class Detector:
     rule: Rule = field(repr=False)
 
     def __call__(self, program: Program) -> Detection | None:
-        found = self.rule(dataflow(program))
+        # The training loop alone as a second reading: memory a Predict-only (validation)
+        # pass leaves behind must not hide a step the training loop takes.
+        found = self.rule(dataflow(program)) or self.rule(dataflow(program, training=True))
         if not found:
             return None
         return Detection(self.name, tuple(sorted(found, key=lambda p: (int(p[0]), p[1]))))
@@ -588,10 +591,11 @@ def delayed_gradient_update(f: Flow) -> set[Position]:
     the next Learn, before computing the new one).
 
     As :func:`gradient_update`, but the increment of ``w`` reads another location ``g``
-    whose value, written by the previous Learn, is the product with exactly one error
-    factor; the error, its input factor and the descent sign are checked on that product
-    (its other factors data-free, or scale statistics). Shows: the stored step's
-    instructions and the update.
+    (maybe scaled by data-free factors) whose value, written by the previous Learn, is the
+    product with exactly one error factor ``y - q`` or ``q - y``, where ``q`` is the
+    prediction or one recomputed in Learn from ``w``; the error, its input factor and the
+    descent sign are checked on that product (its other factors data-free, or scale
+    statistics). Shows: the stored step's instructions and the update.
     """
     found: set[Position] = set()
     for z, u, loc, w_scale in f.contractions():
@@ -611,19 +615,37 @@ def delayed_gradient_update(f: Flow) -> set[Position]:
                 if value is None or not f.learn_writes(stored):
                     continue
                 inner = f.factors(value)
+                w_state = f.state[loc]
                 errors = [
-                    j for j, e in enumerate(inner) if not e.inverted and f.orientation(e.node)
+                    j for j, e in enumerate(inner) if not e.inverted and _error(f, e.node, w_state)
                 ]
                 if len(errors) != 1:
                     continue
                 error = inner[errors[0]]
                 others = [*outer[:k], *outer[k + 1 :], *inner[: errors[0]], *inner[errors[0] + 1 :]]
-                orient = POS if f.orientation(error.node) * inc.sign > 0 else NEG
+                orient = POS if _error(f, error.node, w_state) * inc.sign > 0 else NEG
                 term = _descent_term(f, others, inputs, mul_signs(sign, orient))
                 if term is not None:
                     paths = [m for e in inner for m in e.path]
                     found |= f.where([error.node, value, *paths, *term, inc.acc, fa.node])
     return found
+
+
+def _error(f: Flow, n: int, w_state: int) -> int:
+    """+1 for ``y - q``, -1 for ``q - y``, else 0, where ``q`` is the prediction or a
+    prediction recomputed in Learn from the weights ``w_state`` (maybe already updated):
+    computed from the features and the weights, not from the label."""
+    node = f.nodes[n]
+    if node.op != "SCALAR_DIFF":
+        return 0
+    for q, other, sign in ((node.args[1], node.args[0], 1), (node.args[0], node.args[1], -1)):
+        if other != f.y:
+            continue
+        if q == f.prediction or (
+            f.depends(q, f.x) and f.depends(q, w_state) and not f.depends(q, f.y)
+        ):
+            return sign
+    return 0
 
 
 @detector(
