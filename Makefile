@@ -20,6 +20,7 @@ demo: $(STAMP)
 # The whole suite, slow end-to-end runs included: what CI runs.
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
