@@ -260,6 +260,10 @@ class SelectConfig(_Strict):
     sufficient_fitness: float | None = 0.9999
     max_experiments: int = Field(0, ge=0)  # 0: repeat until solved or out of time
     check_during_search: bool = True
+    # Each experiment after the first starts its population from copies of the algorithm
+    # selected so far (restarts from the best, as Chen et al. 2023, "Symbolic Discovery of
+    # Optimization Algorithms", do between their short searches).
+    restart_from_best: bool = False
 
 
 class FinalConfig(_Strict):
@@ -320,6 +324,11 @@ class Config(_Strict):
     def _check_program(self) -> None:
         pc, frozen = self.program, self.mutation.frozen()
         start = pc.start()
+        if self.search.strategy == "random" and self.select.restart_from_best:
+            raise ValueError(
+                "search.strategy random draws whole random programs: it cannot restart from "
+                "the best (select.restart_from_best)"
+            )
         if self.search.strategy == "random" and (start is not None or frozen):
             raise ValueError(
                 "search.strategy random draws whole random programs: it cannot start from "

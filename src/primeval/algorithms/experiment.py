@@ -392,6 +392,7 @@ def run_experiments(
         preload_datasets(config)
     folder.write_text(RunFolder.CONFIG, dump_config(config))
     hooks = AutomlExperiments(config, folder, rep, interp)
+    app.selected = lambda: hooks.sel.program  # select.restart_from_best starts from it
     settings = LoopSettings(
         workers=config.workers,
         budgets=budgets(config),
