@@ -23,7 +23,14 @@ from primeval.algorithms.genome import AlgorithmSpace
 from primeval.algorithms.interpret import search_fec, search_hurdle, search_rows, search_tables
 from primeval.algorithms.interpret.compiled import CompiledInterpreter
 from primeval.algorithms.memory import Banks
-from primeval.algorithms.mutate import MutationType, Mutator, ProgramSpace
+from primeval.algorithms.mutate import (
+    PAPER_TYPES,
+    PAPER_WEIGHTS,
+    ConstantRule,
+    MutationType,
+    Mutator,
+    ProgramSpace,
+)
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import (
     Component,
@@ -34,7 +41,7 @@ from primeval.algorithms.program import (
 )
 from primeval.algorithms.tasks.synthetic import linear_regression_tasks, nonlinear_teacher_tasks
 from primeval.engine.cache import LRUCache
-from primeval.engine.hurdles import RollingPercentileHurdle
+from primeval.engine.hurdles import PopulationHurdle, RollingPercentileHurdle
 from primeval.engine.search import Search
 from primeval.engine.strategies import RandomSearch, RegularizedEvolution
 
@@ -101,6 +108,25 @@ def test_mutations_equal_the_mutator(all_ops_mutator: Mutator) -> None:
         seen.add(what.split()[0])
         program = want
     assert seen == {m.value for m in MutationType}
+
+
+def test_paper_mutations_equal_the_mutator(all_ops_mutator: Mutator) -> None:
+    """Sec. 3.2's weighted types and constant rule, compiled and in Python."""
+    space = all_ops_mutator.space
+    types = list(MutationType)
+    weights = [1.0 + k for k in range(len(types))]
+    mutator = Mutator(space, types, weights, ConstantRule.PAPER)
+    t = search_tables.SearchTables.build(space, types, 4, None, weights, ConstantRule.PAPER)
+    u, pos = np.zeros(32), np.zeros(1, dtype=np.int64)
+    program = mutator.random_program(np.random.default_rng(0))
+    for seed in range(400):
+        rng_py, rng_cs = np.random.default_rng(seed), np.random.default_rng(seed)
+        want, what = mutator.mutate(program, rng_py)
+        rows = [a.copy() for a in _rows(space, program)]
+        search_rows.mutate_into(rng_cs, u, pos, t, *rows)
+        assert _program(space, tuple(rows)) == want, (seed, what)
+        assert rng_py.random() == rng_cs.random()
+        program = want
 
 
 def test_random_programs_equal_the_mutator(all_ops_mutator: Mutator) -> None:
@@ -221,11 +247,31 @@ def test_hurdle_equals_rolling_percentile_hurdle() -> None:
     ref = RollingPercentileHurdle(70.0, window=50, warmup=10)
     window, finite = np.zeros(50), np.zeros(50)
     state = np.zeros(5, dtype=np.int64)
-    params = np.array([0.7, 10, -np.inf])
+    params = np.array([0.7, 10, -np.inf, 0.0])
     for _ in range(400):
         score = float(rng.random()) if rng.random() > 0.1 else float("nan")
-        assert search_hurdle.hurdle_check(window, finite, state, params, score) == ref.check(score)
+        got = search_hurdle.hurdle_check(window, finite, state, params, score, window, 0)
+        assert got == ref.check(score)
     assert (state[3], state[4]) == (ref.passed, ref.failed)
+
+
+def test_hurdle_equals_population_hurdle() -> None:
+    """The paper's rule: the percentile of the population's unique finite fitnesses."""
+    rng = np.random.default_rng(7)
+    ref = PopulationHurdle(75.0, warmup=10)
+    finite = np.zeros(30)
+    state = np.zeros(5, dtype=np.int64)
+    params = np.array([0.75, 10, -np.inf, 1.0])
+    for _ in range(300):
+        count = int(rng.integers(0, 31))
+        pop = np.round(rng.random(30), 1)  # ties, so that unique values matter
+        pop[rng.random(30) < 0.1] = -np.inf
+        score = float(rng.random()) if rng.random() > 0.1 else float("nan")
+        got = search_hurdle.hurdle_check(finite, finite, state, params, score, pop, count)
+        assert got == ref.check(score, list(pop[:count]))
+        assert params[2] == ref.threshold()
+    assert (state[3], state[4]) == (ref.passed, ref.failed)
+    assert ref.passed > 0 and ref.failed > 0
 
 
 def test_fingerprint_classes_are_rounding_classes() -> None:
@@ -261,24 +307,28 @@ def _both(
     hurdle: HurdleSettings | None = None,
     max_cost_ratio: float | None = None,
     mutate_prob: float = 0.9,
+    weights: list[float] | None = None,
+    constants: ConstantRule = ConstantRule.LOG_NORMAL,
+    precheck: bool = False,
 ) -> tuple[Any, Any, CompiledSearch, AlgorithmEvaluator]:
-    mutator = Mutator(space, types)
+    mutator = Mutator(space, types, weights, constants)
     genomes = AlgorithmSpace(mutator, initial)
     rng = np.random.default_rng(11)
     evaluator = AlgorithmEvaluator(
-        tasks, CompiledInterpreter(), rng, combine_mode, fec, hurdle, max_cost_ratio
+        tasks, CompiledInterpreter(), rng, combine_mode, fec, hurdle, max_cost_ratio, precheck
     )
     strat: Any = (
         RandomSearch(genomes)
         if strategy == "random"
         else RegularizedEvolution(genomes, population, tournament, mutate_prob, remove)
     )
+    evaluator.watch(strat.members)
     want = Search(strat, evaluator, rng, max_evals=steps).run()
     fast = CompiledSearch(
         space, types, tasks, np.random.default_rng(11), strategy=strategy,
         population=population, tournament=tournament, mutate_prob=mutate_prob, remove=remove,
         initial=initial, combine_mode=combine_mode, fec=fec, hurdle=hurdle,
-        max_cost_ratio=max_cost_ratio,
+        max_cost_ratio=max_cost_ratio, weights=weights, constants=constants, precheck=precheck,
     )  # fmt: skip
     fast.run(max_evals=steps)
     return strat, want, fast, evaluator
@@ -315,18 +365,35 @@ def test_demo_search_equals_the_python_engine() -> None:
         {"hurdle": HurdleSettings(tasks=1, percentile=60.0, window=50, warmup=20)},
         {"max_cost_ratio": 0.5, "fec": None},
         {"strategy": "random"},
+        {"hurdle": HurdleSettings(tasks=1, warmup=20, rule="population"), "initial": "empty"},
+        {"weights": list(PAPER_WEIGHTS), "constants": ConstantRule.PAPER, "types": PAPER_TYPES},
+        {"precheck": True},
     ],
-    ids=["worst-median-empty", "hurdles", "cost-cap-no-fec", "random-search"],
+    ids=[
+        "worst-median-empty",
+        "hurdles",
+        "cost-cap-no-fec",
+        "random-search",
+        "population-hurdle",
+        "paper-mutations",
+        "precheck",
+    ],
 )
 def test_variants_equal_the_python_engine(options: dict[str, Any]) -> None:
     """Growing programs over every deterministic op, with each optional mechanism."""
     space = ProgramSpace.uniform(Banks(5, 4, 2), DETERMINISTIC_OPS, (2, 1, 2), (0, 0, 0), (6, 4, 8))
     tasks = nonlinear_teacher_tasks(3, 4, 40, 20, seed=4)
-    strat, want, fast, evaluator = _both(space, list(MutationType), tasks, 600, **options)
+    options = dict(options)
+    types = list(options.pop("types", list(MutationType)))
+    strat, want, fast, evaluator = _both(space, types, tasks, 600, **options)
     _assert_same(strat, want, fast, 600)
     assert fast.full_evaluations == evaluator.full_evaluations
     for key, value in evaluator.stats().items():
         assert fast.stats()[key] == value
+    if options.get("precheck"):
+        assert evaluator.rejected > 0
+    if options.get("hurdle") is not None:
+        assert 0.0 < evaluator.stats()["hurdle_pass_rate"] < 1.0
 
 
 @pytest.mark.parametrize("fec", [FECSettings(), None], ids=["fec", "no-fec"])

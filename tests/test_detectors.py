@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from primeval.algorithms.baselines import (
     Row,
+    damaged_neural_net,
     function,
     instr,
     linear_regression_sgd,
@@ -215,10 +216,51 @@ def test_two_layer_net() -> None:
     assert got == {
         "linear_model": [(P, 0), (P, 3), (L, 5), (L, 7)],
         "learning_rate": [(S, 2), (L, 1)],
-        # the output layer's step (the hidden layer's backpropagated step is not recognized)
+        # the output layer's step; the hidden layer's is backprop's
         "gradient_update": [(L, 0), (L, 1), (L, 6), (L, 7)],
         "relu": [(P, 1), (P, 2)],
+        "backprop": [(P, 0), (L, 0), (L, 1), (L, 2), (L, 3), (L, 4), (L, 5)],
     }
+
+
+def test_demo_seed0_rate_from_memory_learn_resets_is_sgd() -> None:
+    """The demo's seed-0 solution (live code): Predict takes its rate ``s3 = 0 - s1`` from
+    the constant Learn leaves in ``s1``; only a validation pass (Predict alone) leaves a
+    prediction there, so the training loop's reading finds the step."""
+    program = prog(
+        [ins("SCALAR_CONST_SET", 1, 0, 0, 0.89), ins("VECTOR_SUM", 1, 2, 0)],
+        [ins("SCALAR_DIFF", 3, 0, 1), ins("VECTOR_INNER_PRODUCT", 1, 1, 0)],
+        [
+            ins("SCALAR_DIFF", 1, 1, 0),  # s1 = p - y
+            ins("SCALAR_PRODUCT", 2, 3, 1),  # s2 = -0.23 (p - y)
+            ins("SCALAR_VECTOR_PRODUCT", 2, 2, 0),
+            ins("SCALAR_CONST_SET", 1, 0, 0, 0.23),
+            ins("VECTOR_SUM", 1, 2, 1),
+        ],
+    )
+    got = {d.technique: list(d.positions) for d in detect(program)}
+    assert got["gradient_update"] == [(L, 0), (L, 1), (L, 2), (L, 4)]
+    assert got["learning_rate"] == [(P, 0), (L, 1)]
+
+
+def test_demo_seed1_step_stored_and_applied_next_learn_is_delayed_sgd() -> None:
+    """The demo's seed-1 solution (live code): Learn adds the step stored in ``v2`` (scaled
+    in Predict), recomputes the prediction with the updated weights, and stores the new
+    step ``(y - q) x`` for the next Learn."""
+    program = prog(
+        [ins("SCALAR_CONST_SET", 3, 0, 0, 0.0935)],
+        [ins("SCALAR_VECTOR_PRODUCT", 2, 3, 2), ins("VECTOR_INNER_PRODUCT", 1, 0, 1)],
+        [
+            ins("VECTOR_SUM", 1, 2, 1),
+            ins("VECTOR_INNER_PRODUCT", 1, 1, 0),
+            ins("SCALAR_DIFF", 2, 0, 1),
+            ins("VECTOR_SUM", 1, 2, 1),
+            ins("SCALAR_VECTOR_PRODUCT", 2, 2, 0),
+        ],
+    )
+    got = {d.technique: list(d.positions) for d in detect(program)}
+    assert got["delayed_gradient_update"] == [(P, 0), (L, 0), (L, 2), (L, 3), (L, 4)]
+    assert "gradient_update" not in got
 
 
 def test_empty_program_has_no_technique() -> None:
@@ -228,6 +270,7 @@ def test_empty_program_has_no_technique() -> None:
 # --- each detector: with, and close variants without ------------------------------------------
 
 RANDOM_W = ins("VECTOR_GAUSSIAN_SET", 1, 0, 0, 0.0, 1.0)  # setup: v1 ~ N(0, 1)
+W_RANDOM = ins("MATRIX_GAUSSIAN_SET", 0, 0, 0, 0.0, 1.0)  # setup: m0 ~ N(0, 1)
 
 WITH: dict[str, list[tuple[Program, list[tuple[Component, int]]]]] = {
     "linear_model": [
@@ -466,6 +509,54 @@ WITH: dict[str, list[tuple[Program, list[tuple[Component, int]]]]] = {
                 [ERROR, RATE, STEP, UPDATE, ins("SCALAR_DIFF", 2, 2, 4)],  # s2 -= 1e-4
             ),
             [(S, 0), (L, 1), (L, 4)],
+        ),
+    ],
+    "hebbian": [
+        # w += y x: the label times the input, no error
+        (
+            prog([], [DOT], [ins("SCALAR_VECTOR_PRODUCT", 2, 0, 0), UPDATE]),
+            [(P, 0), (L, 0), (L, 1)],
+        ),
+        # with a rate: w += (r y) x
+        (
+            prog(
+                [LR],
+                [DOT],
+                [ins("SCALAR_PRODUCT", 3, 0, 2), ins("SCALAR_VECTOR_PRODUCT", 2, 3, 0), UPDATE],
+            ),
+            [(P, 0), (L, 0), (L, 1), (L, 2)],
+        ),
+    ],
+    "delayed_gradient_update": [
+        # the step stored in v2 by one Learn is added to the weights by the next (demo seeds)
+        (prog([LR], [DOT], [UPDATE, ERROR, RATE, STEP]), [(L, 0), (L, 1), (L, 2), (L, 3)]),
+    ],
+    "backprop": [
+        (two_layer_relu_net(BANKS), [(P, 0), (L, 0), (L, 1), (L, 2), (L, 3), (L, 4), (L, 5)]),
+    ],
+    "noisy_relu": [
+        # relu(W x + noise), the noise drawn in Predict
+        (
+            prog(
+                [W_RANDOM, RANDOM_W],
+                [
+                    ins("MATRIX_VECTOR_PRODUCT", 2, 0, 0),
+                    ins("VECTOR_GAUSSIAN_SET", 3, 0, 0, 0.0, 0.1),
+                    ins("VECTOR_SUM", 2, 2, 3),
+                    ins("VECTOR_HEAVYSIDE", 4, 2),
+                    ins("VECTOR_PRODUCT", 2, 2, 4),
+                    ins("VECTOR_INNER_PRODUCT", 1, 1, 2),
+                ],
+                [],
+            ),
+            [(P, 1), (P, 3), (P, 4)],
+        ),
+    ],
+    "rate_from_weight_mean": [
+        # the step scaled by mean(w)
+        (
+            prog([RANDOM_W], [DOT], [ins("VECTOR_MEAN", 2, 1), ERROR, RATE, STEP, UPDATE]),
+            [(L, 0), (L, 2)],
         ),
     ],
 }
@@ -769,6 +860,93 @@ WITHOUT: dict[str, list[Program]] = {
             [ERROR, STEP, UPDATE, ins("SCALAR_PRODUCT", 2, 2, 4)],
         ),
     ],
+    "hebbian": [
+        sgd(),  # error-driven
+        # w += r x: no label
+        prog([LR], [DOT], [ins("SCALAR_VECTOR_PRODUCT", 2, 2, 0), UPDATE]),
+        # w += y v3 with a fixed random v3: no input
+        prog(
+            [RANDOM_W, ins("VECTOR_GAUSSIAN_SET", 3, 0, 0, 0.0, 1.0)],
+            [DOT],
+            [ins("SCALAR_VECTOR_PRODUCT", 2, 0, 3), UPDATE],
+        ),
+    ],
+    "delayed_gradient_update": [
+        sgd(),  # not delayed
+        # the stored step is subtracted: ascent
+        prog([LR], [DOT], [ins("VECTOR_DIFF", 1, 1, 2), ERROR, RATE, STEP]),
+        # the stored value has no error
+        prog([LR], [DOT], [UPDATE, ins("SCALAR_VECTOR_PRODUCT", 2, 2, 0)]),
+    ],
+    "backprop": [
+        sgd(),
+        damaged_neural_net(),  # its hidden update is always zero
+        # feedback alignment: the hidden error goes through a fixed random vector v5
+        Program(
+            function(
+                W_RANDOM,
+                RANDOM_W,
+                ins("SCALAR_CONST_SET", 2, 0, 0, 0.03),
+                ins("VECTOR_GAUSSIAN_SET", 5, 0, 0, 0.0, 1.0),
+            ),
+            function(
+                ins("MATRIX_VECTOR_PRODUCT", 2, 0, 0),
+                ins("VECTOR_HEAVYSIDE", 3, 2),
+                ins("VECTOR_PRODUCT", 4, 2, 3),
+                ins("VECTOR_INNER_PRODUCT", 1, 1, 4),
+            ),
+            function(
+                ERROR,
+                RATE,
+                ins("SCALAR_VECTOR_PRODUCT", 2, 3, 5),
+                ins("VECTOR_PRODUCT", 2, 2, 3),
+                ins("VECTOR_OUTER_PRODUCT", 1, 2, 0),
+                ins("MATRIX_SUM", 0, 0, 1),
+                ins("SCALAR_VECTOR_PRODUCT", 2, 3, 4),
+                UPDATE,
+            ),
+            BANKS,
+        ),
+    ],
+    "noisy_relu": [
+        two_layer_relu_net(BANKS),  # a plain ReLU
+        # the noise added after the ReLU
+        prog(
+            [W_RANDOM, RANDOM_W],
+            [
+                ins("MATRIX_VECTOR_PRODUCT", 2, 0, 0),
+                ins("VECTOR_HEAVYSIDE", 4, 2),
+                ins("VECTOR_PRODUCT", 2, 2, 4),
+                ins("VECTOR_GAUSSIAN_SET", 3, 0, 0, 0.0, 0.1),
+                ins("VECTOR_SUM", 2, 2, 3),
+                ins("VECTOR_INNER_PRODUCT", 1, 1, 2),
+            ],
+            [],
+        ),
+        # a fixed offset drawn in Setup, not noise
+        prog(
+            [W_RANDOM, RANDOM_W, ins("VECTOR_GAUSSIAN_SET", 3, 0, 0, 0.0, 0.1)],
+            [
+                ins("MATRIX_VECTOR_PRODUCT", 2, 0, 0),
+                ins("VECTOR_SUM", 2, 2, 3),
+                ins("VECTOR_HEAVYSIDE", 4, 2),
+                ins("VECTOR_PRODUCT", 2, 2, 4),
+                ins("VECTOR_INNER_PRODUCT", 1, 1, 2),
+            ],
+            [],
+        ),
+    ],
+    "rate_from_weight_mean": [
+        sgd(),  # a constant rate
+        # the mean of the input
+        prog([RANDOM_W], [DOT], [ins("VECTOR_MEAN", 2, 0), ERROR, RATE, STEP, UPDATE]),
+        # the mean of a fixed random vector, never learned
+        prog(
+            [RANDOM_W, ins("VECTOR_GAUSSIAN_SET", 4, 0, 0, 0.0, 1.0)],
+            [DOT],
+            [ins("VECTOR_MEAN", 2, 4), ERROR, RATE, STEP, UPDATE],
+        ),
+    ],
 }
 
 
@@ -796,7 +974,7 @@ def test_rejects_close_variants_without_the_technique(name: str, k: int) -> None
 
 
 def test_registry_names_descriptions_and_citations() -> None:
-    assert len(DETECTORS) == 10
+    assert len(DETECTORS) == 15
     for det in DETECTORS:
         assert det.name and det.description
         doc = det.rule.__doc__ or ""

@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pydantic
 import pytest
 
 from primeval.algorithms.baselines import function, instr, two_layer_softmax_net
+from primeval.algorithms.config import Config, load_config
 from primeval.algorithms.dce import prune
 from primeval.algorithms.evaluate import AlgorithmEvaluator, FECSettings
 from primeval.algorithms.evolve import CompiledSearch
@@ -228,3 +230,12 @@ def test_mnist1d_is_generated_offline_once_and_makes_multiclass_tasks() -> None:
     assert np.array_equal(again[0], x) and np.array_equal(again[1], y)
     tasks = multiclass_tasks(x, y, [0, 1], 16, 300, 100, 100, 1, "mnist1d")
     assert tasks.classes == 10 and tasks[0].name == "mnist1d[10 classes]#0"
+
+
+def test_the_precheck_is_refused_on_multiclass_tasks() -> None:
+    """The pre-check follows the scalar label s0 and prediction s1; a multi-class config that
+    asks for it is an error, not a search that rejects every program."""
+    raw = load_config("adapt_multiclass").model_dump()
+    raw["search"]["precheck"] = True
+    with pytest.raises(pydantic.ValidationError, match="precheck"):
+        Config.model_validate(raw)

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from primeval.algorithms import baselines
 from primeval.algorithms.config import Config, TaskConfig, dump_config, load_config
 from primeval.algorithms.memory import Banks
+from primeval.algorithms.mutate import PAPER_TYPES, PAPER_WEIGHTS, ConstantRule
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import program_to_json
 from primeval.cli import app
@@ -71,6 +72,16 @@ def mutations(cfg: Config) -> set[str]:
     return {m.value for m in cfg.mutation.types}
 
 
+def sec3_2_distribution(cfg: Config) -> bool:
+    """Sec. 3.2: insert-or-remove, randomize a function and alter an argument equally often,
+    removal twice as likely as insertion; constants x U[0.5, 2] with a sign flip."""
+    weights = dict(zip(cfg.mutation.types, cfg.mutation.weights or [], strict=True))
+    return (
+        weights == dict(zip(PAPER_TYPES, PAPER_WEIGHTS, strict=True))
+        and cfg.mutation.constants is ConstantRule.PAPER
+    )
+
+
 def shape(t: TaskConfig | None) -> tuple[object, ...]:
     assert t is not None
     return (t.kind, t.dim, t.n_tasks, t.n_train, t.n_valid, t.epochs)
@@ -99,7 +110,8 @@ def test_fig4_is_section_4_1s_linear_regressor_space() -> None:
         10,
     )
     assert cfg.search.max_evals is not None and 10_000 <= cfg.search.max_evals <= 100_000
-    assert mutations(cfg) == FIXED_SIZE
+    assert mutations(cfg) == FIXED_SIZE and cfg.mutation.constants is ConstantRule.PAPER
+    assert not cfg.search.precheck  # it would distort the comparison with random search
     assert shape(cfg.select.tasks)[:2] == ("linear", 8)
     assert cfg.select.sufficient_fitness == 0.9999
 
@@ -123,7 +135,7 @@ def test_fig5_is_the_backprop_space_with_a_hundred_teachers() -> None:
     assert shape(cfg.tasks) == ("nonlinear", 8, 100, 1000, 100, 1)  # D = 100 teachers
     assert cfg.tasks.zero_rows == []
     assert cfg.fec.enabled and cfg.fitness.combine == "median"
-    assert mutations(cfg) == FIXED_SIZE
+    assert mutations(cfg) == FIXED_SIZE and cfg.mutation.constants is ConstantRule.PAPER
 
 
 TABLE_S5_SPACE = (
@@ -149,6 +161,7 @@ def test_table_s5_is_run_baseline_sh(name: str, dataset: str, n_train: int, n_va
     assert space(cfg) == TABLE_S5_SPACE
     assert REGISTRY[39].name == "MATRIX_SUM"
     assert mutations(cfg) == SEC3_2 and cfg.mutation.prob == 0.9
+    assert cfg.mutation.weights is None  # run_baseline.sh draws its types uniformly
     assert (cfg.search.population, cfg.search.tournament) == (100, 10)
     assert not cfg.fec.enabled and not cfg.hurdles.enabled
     assert (cfg.fitness.combine, cfg.fitness.max_cost_ratio) == ("mean", 2.0)
@@ -164,6 +177,7 @@ def test_table_s5_linear16_is_the_side_by_side_config() -> None:
     assert space(cfg) == TABLE_S5_SPACE
     assert shape(cfg.tasks) == ("linear", 16, 10, 8000, 1000, 1)
     assert mutations(cfg) == SEC3_2 and cfg.mutation.prob == 0.9
+    assert cfg.mutation.weights is None  # run_baseline.sh draws its types uniformly
     assert (cfg.search.population, cfg.search.tournament) == (100, 10)
     assert cfg.search.max_evals == 1_000_000_000
     assert not cfg.fec.enabled
@@ -183,9 +197,10 @@ def test_paper42_is_section_4_2s_space_and_proxies() -> None:
         "VECTOR_UNIFORM_SET",
         "MATRIX_UNIFORM_SET",
     }
-    assert mutations(cfg) == SEC3_2
+    assert mutations(cfg) == SEC3_2 and sec3_2_distribution(cfg)
     assert (cfg.search.population, cfg.search.tournament) == (100, 10)
     assert cfg.fec.enabled and cfg.hurdles.enabled and cfg.hurdles.percentile == 75
+    assert cfg.hurdles.rule == "population"  # S9: the population's unique accuracies
     assert (cfg.fitness.combine, cfg.fitness.max_cost_ratio) == ("median", 4.0)
     projected_on(cfg, "cifar10")
     assert shape(cfg.tasks) == ("projected", 16, 10, 8000, 2000, 1)  # D = 10
@@ -220,9 +235,10 @@ def test_adapt_configs_start_from_the_two_layer_net(name: str, n_train: int, epo
     assert banks(cfg) == (10, 16, 4)
     assert sizes(cfg) == (net.sizes(), (0, 0, 0), (21, 21, 45))
     assert space(cfg) == ADAPT_SPACE
-    assert mutations(cfg) == SEC3_2
+    assert mutations(cfg) == SEC3_2 and sec3_2_distribution(cfg)
     assert (cfg.search.population, cfg.search.tournament) == (100, 10)
     assert cfg.fitness.combine == "median"
+    assert cfg.hurdles.enabled and cfg.hurdles.rule == "population"
     if multiclass:
         for t in (cfg.tasks, cfg.select.tasks, cfg.final.tasks):
             assert t is not None and (t.kind, t.dataset, t.dim) == ("multiclass", "cifar10", 16)
@@ -236,6 +252,7 @@ def test_adapt_configs_start_from_the_two_layer_net(name: str, n_train: int, epo
 @pytest.mark.parametrize("name", RESTRICTED)
 def test_projected_configs_use_section_4_2s_ops_per_function(name: str) -> None:
     cfg = load_config(name)
+    assert not cfg.search.precheck  # off: it slowed the demo's search (experiment page)
     assert space(cfg) == PAPER42_SPACE
     assert banks(cfg) == (8, 14, 3)
     assert sizes(cfg)[2] == (21, 21, 45)

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from primeval.algorithms.baselines import linear_regression_sgd
 from primeval.algorithms.config import parse_config
 from primeval.algorithms.experiment import run_experiments
+from primeval.algorithms.program import save_program
 from primeval.algorithms.report import ReportError, write_report
+from primeval.algorithms.report.html import experiment_ticks, fitness_figure
 from primeval.engine.runs import RunFolder
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -43,13 +46,35 @@ def test_the_report_embeds_its_plots_and_the_algorithm(run: Path) -> None:
     page = write_report(run)
     assert page == run / "report.html"
     text = page.read_text()
-    for name in ("fitness", "ancestry"):
+    for name in ("fitness", "ancestry", "experiments"):
         data = (run / "report" / f"{name}.png").read_bytes()
         assert data.startswith(PNG) and len(data) > 5_000
-    assert text.count("data:image/png;base64,") == 2  # self-contained
+    assert text.count("data:image/png;base64,") == 3  # self-contained
     assert "def predict():" in text and "def learn():" in text
+    assert "Every experiment" in text and "2 experiments with a saved ancestry" in text
     chain = json.loads((run / "ancestry.json").read_text())["chain"]
     assert f"{len(chain)} ancestors" in text
+
+
+def test_an_experiment_with_one_tick_is_its_own_group_and_is_drawn() -> None:
+    ticks = [
+        {"experiment": 1, "evaluations": n, "elapsed_seconds": n / 1e4, "best_fitness": 0.5}
+        for n in (1000, 2000, 3000)
+    ]
+    ticks.append({"experiment": 2, "evaluations": 3500, "elapsed_seconds": 0.4, "best_fitness": 1})
+    groups = experiment_ticks(ticks)
+    assert [(e, len(g)) for e, g in groups] == [(1, 3), (2, 1)]
+    assert fitness_figure(ticks).startswith(PNG)
+
+
+def test_the_report_lists_the_selected_algorithms_techniques(run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "run"
+    copy.mkdir()
+    save_program(linear_regression_sgd(), copy / "best.json")
+    text = write_report(copy).read_text()
+    for technique in ("linear model", "learning rate", "gradient update"):
+        assert f"<td>{technique}</td>" in text
+    assert "learn[3]" in text  # the update's instruction
 
 
 def test_a_report_of_a_run_without_lineage_says_so(run: Path, tmp_path: Path) -> None:

@@ -181,7 +181,8 @@ def build_space(config: Config) -> AlgorithmSpace:
     start = pc.start()
     init, lo, hi = config.size_bounds(start)
     space = ProgramSpace(banks, (ops[0], ops[1], ops[2]), init, lo, hi, config.mutation.frozen())
-    mutator = Mutator(space, config.mutation.types)
+    mc = config.mutation
+    mutator = Mutator(space, mc.types, mc.weights, mc.constants)
     return AlgorithmSpace(mutator, start if start is not None else pc.initial)
 
 
@@ -203,7 +204,9 @@ def fec_settings(config: Config) -> FECSettings | None:
 def hurdle_settings(config: Config) -> HurdleSettings | None:
     """Hurdles as the config sets them (None: off)."""
     hc = config.hurdles
-    return HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup) if hc.enabled else None
+    if not hc.enabled:
+        return None
+    return HurdleSettings(hc.tasks, hc.percentile, hc.window, hc.warmup, hc.rule)
 
 
 def build_evaluator(
@@ -217,6 +220,7 @@ def build_evaluator(
         fec=fec_settings(config),
         hurdle=hurdle_settings(config),
         max_cost_ratio=config.fitness.max_cost_ratio,
+        precheck=config.search.precheck,
     )
 
 
@@ -244,4 +248,7 @@ def build_compiled_search(
         max_cost_ratio=config.fitness.max_cost_ratio,
         lineage=sc.lineage,
         lineage_max_mb=sc.lineage_max_mb / config.workers.count,  # the islands share it
+        weights=list(space.mutator.weights) if space.mutator.weights is not None else None,
+        constants=space.mutator.constants,
+        precheck=sc.precheck,
     )

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from primeval.algorithms import baselines
 from primeval.algorithms.memory import Banks
-from primeval.algorithms.mutate import MutationType
+from primeval.algorithms.mutate import ConstantRule, MutationType
 from primeval.algorithms.ops import REGISTRY
 from primeval.algorithms.program import Component, Program, ProgramFormatError, load_program
 from primeval.engine.config import CheckpointConfig
@@ -212,7 +212,14 @@ class ProgramConfig(_Strict):
 class MutationConfig(_Strict):
     """How a parent is changed. ``functions`` are the component functions mutations may
     change; the others stay as the initial program has them (the reference's Setup-only
-    search of a damaged network freezes Predict and Learn)."""
+    search of a damaged network freezes Predict and Learn).
+
+    ``weights`` (one per entry of ``types``; None: uniform, as the reference) and
+    ``constants`` (``log_normal``: the reference's sign flip or log-normal step; ``paper``:
+    x U[0.5, 2], then a sign flip with p = 0.1) set the distribution. Real et al. 2020,
+    Sec. 3.2: ``types: [insert, remove, randomize_function, alter_param]``, ``weights:
+    [1, 2, 3, 3]``, ``constants: paper``.
+    """
 
     types: list[MutationType] = Field(
         default_factory=lambda: [
@@ -222,8 +229,21 @@ class MutationConfig(_Strict):
         ],
         min_length=1,
     )
+    weights: list[float] | None = None
+    constants: ConstantRule = ConstantRule.LOG_NORMAL
     prob: float = Field(0.9, ge=0.0, le=1.0)
     functions: list[FunctionName] = Field(default_factory=lambda: list(FUNCTIONS), min_length=1)
+
+    @model_validator(mode="after")
+    def _weights(self) -> MutationConfig:
+        if self.weights is not None:
+            if len(self.weights) != len(self.types):
+                raise ValueError(
+                    f"weights has {len(self.weights)} entries for {len(self.types)} types"
+                )
+            if any(not 0.0 <= w < float("inf") for w in self.weights) or sum(self.weights) <= 0:
+                raise ValueError("weights must be finite, non-negative and not all zero")
+        return self
 
     @field_validator("functions")
     @classmethod
@@ -246,6 +266,9 @@ class SearchConfig(_Strict):
     time_budget: float | None = Field(None, gt=0)  # seconds, whole run
     lineage: bool = True  # keep the population's ancestors (compiled search): ancestry.json
     lineage_max_mb: float = Field(16.0, gt=0)  # ancestors kept, all islands together
+    # Fitness 0 without running for a program whose live Learn never reads the label or
+    # whose live Predict never reads the features (primeval.algorithms.precheck).
+    precheck: bool = False
 
 
 class FECConfig(_Strict):
@@ -256,11 +279,17 @@ class FECConfig(_Strict):
 
 
 class HurdleConfig(_Strict):
+    """Progressive hurdles: a candidate's fitness on the first ``tasks`` tasks must reach
+    the ``percentile`` of the last ``window`` such scores (``rule: rolling``), or of the
+    population's unique fitnesses (``rule: population``, Real et al. 2020, Suppl. S9),
+    before it runs on the rest; everything passes during the first ``warmup`` checks."""
+
     enabled: bool = False
     tasks: int = Field(1, ge=1)
     percentile: float = Field(75.0, ge=0.0, le=100.0)
     window: int = Field(1000, ge=1)
     warmup: int = Field(100, ge=0)
+    rule: Literal["rolling", "population"] = "rolling"
 
 
 class FitnessConfig(_Strict):
@@ -275,6 +304,10 @@ class SelectConfig(_Strict):
     sufficient_fitness: float | None = 0.9999
     max_experiments: int = Field(0, ge=0)  # 0: repeat until solved or out of time
     check_during_search: bool = True
+    # Each experiment after the first starts its population from copies of the algorithm
+    # selected so far (restarts from the best, as Chen et al. 2023, "Symbolic Discovery of
+    # Optimization Algorithms", do between their short searches).
+    restart_from_best: bool = False
 
 
 class FinalConfig(_Strict):
@@ -327,6 +360,8 @@ class Config(_Strict):
         sets = [self.tasks, self.select.tasks, self.final.tasks, *self.workers.island_tasks]
         if any(t is not None and t.kind == "multiclass" for t in sets) and self.memory.vectors < 3:
             raise ValueError("multiclass tasks need memory.vectors >= 3 (v1 label, v2 prediction)")
+        if self.search.precheck and any(t is not None and t.kind == "multiclass" for t in sets):
+            raise ValueError("search.precheck follows the scalar label: not for multiclass tasks")
         w = self.workers
         if w.backend == "inline" and w.count > 1:
             raise ValueError("workers.backend inline runs one worker; use processes or ray")
@@ -338,6 +373,11 @@ class Config(_Strict):
     def _check_program(self) -> None:
         pc, frozen = self.program, self.mutation.frozen()
         start = pc.start()
+        if self.search.strategy == "random" and self.select.restart_from_best:
+            raise ValueError(
+                "search.strategy random draws whole random programs: it cannot restart from "
+                "the best (select.restart_from_best)"
+            )
         if self.search.strategy == "random" and (start is not None or frozen):
             raise ValueError(
                 "search.strategy random draws whole random programs: it cannot start from "

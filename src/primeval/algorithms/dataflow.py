@@ -246,8 +246,9 @@ class Flow:
     See the module docstring; build with :func:`dataflow` (cached per program).
     """
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, training: bool = False) -> None:
         self.program = program
+        self.training = training
         self.nodes: list[Node] = []
         self.anc: list[frozenset[int]] = []
         self.positions: list[list[Position]] = []
@@ -398,7 +399,10 @@ class Flow:
         state = self.state[loc]
         later = [
             n
-            for n in (self.step_end.get(loc), self.predict_end.get(loc))
+            for n in (
+                self.step_end.get(loc),
+                None if self.training else self.predict_end.get(loc),
+            )
             if n is not None and n != state
         ]
         later = list(dict.fromkeys(later))
@@ -785,6 +789,12 @@ def _times(a: dict[int, bool] | None, b: dict[int, bool] | None) -> dict[int, bo
 
 
 @lru_cache(maxsize=256)
-def dataflow(program: Program) -> Flow:
-    """The data-flow graph of ``program``'s live instructions (cached; programs are immutable)."""
-    return Flow(program)
+def dataflow(program: Program, training: bool = False) -> Flow:
+    """The data-flow graph of ``program``'s live instructions (cached; programs are immutable).
+
+    ``training=True`` reads the training loop alone, Setup then (Predict, Learn)*: memory a
+    step starts from is Setup's or a previous step's, never what a Predict-only pass
+    (validation, between epochs) left, so a rate that Predict derives from memory Learn
+    sets to a constant counts as a constant.
+    """
+    return Flow(program, training)

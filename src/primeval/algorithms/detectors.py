@@ -13,10 +13,11 @@ Detectors read the program's symbolic data-flow graph
 (:func:`~primeval.algorithms.dataflow.dataflow`), never its text, and only its live
 instructions, so dead code never triggers a detection. A detector is a total function
 ``Program -> Detection | None``: it never raises, and a :class:`Detection` names the
-live instructions (component, index) that show the technique. Rules are conservative:
-each docstring says exactly what is recognized; forms it does not list (a delayed
-update, momentum, weight decay, the backpropagated step of a hidden layer, mean
-centering...) are not.
+live instructions (component, index) that show the technique. A rule reads the whole
+evaluation loop and, if it finds nothing there, the training loop alone
+(``dataflow(program, training=True)``: memory a validation pass leaves is ignored). Rules
+are conservative: each docstring says exactly what is recognized; forms it does not list
+(momentum, weight decay, mean centering...) are not.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ class Detector:
     rule: Rule = field(repr=False)
 
     def __call__(self, program: Program) -> Detection | None:
-        found = self.rule(dataflow(program))
+        # The training loop alone as a second reading: memory a Predict-only (validation)
+        # pass leaves behind must not hide a step the training loop takes.
+        found = self.rule(dataflow(program)) or self.rule(dataflow(program, training=True))
         if not found:
             return None
         return Detection(self.name, tuple(sorted(found, key=lambda p: (int(p[0]), p[1]))))
@@ -548,4 +551,208 @@ def learning_rate_decay(f: Flow) -> set[Position]:
             decay = _decay(f, loc)
             if decay is not None and start is not None and start != 0.0:
                 found |= f.where([fa.node, *decay, *f.applying(fa)])
+    return found
+
+
+@detector("hebbian", "a Hebbian / centroid rule: weights accumulate the label times the input")
+def hebbian(f: Flow) -> set[Position]:
+    """A Hebbian or centroid rule (Real et al. 2020, Sec. 4.2: the label-reading rules that
+    precede SGD; ``w += y x`` sums each class's inputs into a centroid direction).
+
+    For an inner product ``z = u . (c w)`` on the prediction path (as
+    :func:`gradient_update`), Learn rewrites ``w`` as ``w +/- delta`` where ``delta``
+    depends on the label and on the features but not on the prediction (no error: the
+    step does not correct the model, it accumulates). Shows: the increment, its
+    product and the inner product.
+    """
+    found: set[Position] = set()
+    for z, _u, loc, _scale in f.contractions():
+        for inc in f.increments(loc) or []:
+            d = inc.delta
+            if (
+                f.depends(d, f.y)
+                and f.depends(d, f.x)
+                and f.sign[d] != ZER
+                and not f.depends(d, f.prediction)
+                and not any(f.orientation(a) for a in f.anc[d] | {d})
+            ):
+                path = [m for fa in f.factors(d) for m in fa.path]
+                found |= f.where([inc.acc, d, *path], LEARN) | f.where([z], PREDICT)
+    return found
+
+
+@detector(
+    "delayed_gradient_update",
+    "SGD delayed through memory: w += a step that the previous Learn computed",
+)
+def delayed_gradient_update(f: Flow) -> set[Position]:
+    """A gradient-descent step applied one example late (Real et al. 2020, Sec. 4.1: the
+    demo's searches often store ``rate (y - p) x`` in memory and add it to the weights in
+    the next Learn, before computing the new one).
+
+    As :func:`gradient_update`, but the increment of ``w`` reads another location ``g``
+    (maybe scaled by data-free factors) whose value, written by the previous Learn, is the
+    product with exactly one error factor ``y - q`` or ``q - y``, where ``q`` is the
+    prediction or one recomputed in Learn from ``w``; the error, its input factor and the
+    descent sign are checked on that product (its other factors data-free, or scale
+    statistics). Shows: the stored step's instructions and the update.
+    """
+    found: set[Position] = set()
+    for z, u, loc, w_scale in f.contractions():
+        g = f.gain(z, f.state[loc])
+        scale, inputs = _input_side(f, u)
+        if g is None or not inputs:
+            continue
+        sign = mul_signs(g[0], _signs(f, [*scale, *w_scale]))
+        for inc in f.increments(loc) or []:
+            outer = f.factors(inc.delta)
+            for k, fa in enumerate(outer):
+                stored = f.nodes[fa.node].loc
+                if fa.inverted or f.nodes[fa.node].op != "state" or stored in (None, loc):
+                    continue
+                assert stored is not None
+                value = f.step_end.get(stored)
+                if value is None or not f.learn_writes(stored):
+                    continue
+                inner = f.factors(value)
+                w_state = f.state[loc]
+                errors = [
+                    j for j, e in enumerate(inner) if not e.inverted and _error(f, e.node, w_state)
+                ]
+                if len(errors) != 1:
+                    continue
+                error = inner[errors[0]]
+                others = [*outer[:k], *outer[k + 1 :], *inner[: errors[0]], *inner[errors[0] + 1 :]]
+                orient = POS if _error(f, error.node, w_state) * inc.sign > 0 else NEG
+                term = _descent_term(f, others, inputs, mul_signs(sign, orient))
+                if term is not None:
+                    paths = [m for e in inner for m in e.path]
+                    found |= f.where([error.node, value, *paths, *term, inc.acc, fa.node])
+    return found
+
+
+def _error(f: Flow, n: int, w_state: int) -> int:
+    """+1 for ``y - q``, -1 for ``q - y``, else 0, where ``q`` is the prediction or a
+    prediction recomputed in Learn from the weights ``w_state`` (maybe already updated):
+    computed from the features and the weights, not from the label."""
+    node = f.nodes[n]
+    if node.op != "SCALAR_DIFF":
+        return 0
+    for q, other, sign in ((node.args[1], node.args[0], 1), (node.args[0], node.args[1], -1)):
+        if other != f.y:
+            continue
+        if q == f.prediction or (
+            f.depends(q, f.x) and f.depends(q, w_state) and not f.depends(q, f.y)
+        ):
+            return sign
+    return 0
+
+
+@detector(
+    "backprop",
+    "backpropagation: a hidden layer's update carries the error through the output weights",
+)
+def backprop(f: Flow) -> set[Position]:
+    """Backpropagation through a hidden layer (Real et al. 2020, Sec. 4.1, Fig. 5: the
+    2-layer network's gradient rediscovered on teacher tasks).
+
+    On the prediction path, a matrix-vector product ``W u`` (``u`` computed from the
+    features, ``W`` read from memory) whose result reaches the prediction through other
+    learned weights ``v``; Learn rewrites ``W`` as ``W +/- delta`` where ``delta``
+    depends on an error ``y - p`` (or ``p - y``), on the features, and on ``v`` other
+    than through the prediction (the error carried back through the output weights,
+    before or after their own update). A fixed random feedback matrix in
+    place of ``v`` is not backpropagation, nor is an update that is always zero (the
+    damaged net's, whose weights start at zero). Shows: the product and the hidden
+    update.
+    """
+    found: set[Position] = set()
+    for n in f.prediction_path:
+        node = f.nodes[n]
+        if node.op != "MATRIX_VECTOR_PRODUCT":
+            continue
+        w_node, u = node.args
+        w_loc = f.nodes[w_node].loc
+        if f.nodes[w_node].op != "state" or w_loc is None or not f.depends(u, f.x):
+            continue
+        outputs = [
+            v
+            for v in f.learned
+            if v != w_loc and f.state[v] in f.prediction_path and f.state[v] not in f.anc[n]
+        ]
+        for inc in f.increments(w_loc) or []:
+            d = inc.delta
+            errors = [a for a in f.anc[d] | {d} if f.orientation(a)]
+            carried = [v for v in outputs if _reaches(f, d, f.state[v], f.prediction)]
+            if errors and carried and f.depends(d, f.x) and f.sign[d] != ZER:
+                path = [m for fa in f.factors(d) for m in fa.path]
+                found |= f.where([n], PREDICT) | f.where([inc.acc, d, *path, *errors], LEARN)
+    return found
+
+
+def _reaches(f: Flow, n: int, target: int, blocked: int) -> bool:
+    """Whether ``n`` is computed from ``target`` along a path that avoids ``blocked``."""
+    seen, stack = set(), [n]
+    while stack:
+        m = stack.pop()
+        if m == target:
+            return True
+        if m in seen or m == blocked or target not in f.anc[m]:
+            continue
+        seen.add(m)
+        stack.extend(f.nodes[m].args)
+    return False
+
+
+@detector("noisy_relu", "a noisy ReLU: a fresh random draw inside the rectifier")
+def noisy_relu(f: Flow) -> set[Position]:
+    """A noisy ReLU (Real et al. 2020, Sec. 4.3: noise injected into the ReLU when few
+    training examples are available).
+
+    A ReLU as :func:`relu` recognizes it whose argument depends on a random draw made in
+    Predict or Learn with a non-zero spread. Shows: the ReLU and the draws.
+    """
+    found: set[Position] = set()
+    for n in f.prediction_path:
+        node = f.nodes[n]
+        pairs: list[tuple[int, int]] = []
+        if node.op in ("SCALAR_PRODUCT", "VECTOR_PRODUCT", "MATRIX_PRODUCT"):
+            for h, a in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+                hn = f.nodes[h]
+                if hn.op in HEAVISIDES and hn.args[0] == a:
+                    pairs.append((h, a))
+        elif node.op in MAXES:
+            for a, b in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+                if f.sign[b] == ZER:
+                    pairs.append((n, a))
+        for h, a in pairs:
+            draws = _fresh_noise(f, a)
+            if draws and f.depends(a, f.x):
+                found |= f.where([n, h, *draws])
+    return found
+
+
+MEANS = frozenset({"VECTOR_MEAN", "MATRIX_MEAN"})
+
+
+@detector("rate_from_weight_mean", "a learning rate read from the mean of the weights")
+def rate_from_weight_mean(f: Flow) -> set[Position]:
+    """A learning rate set by the weights' mean (Real et al. 2020, Sec. 4.3: with 10
+    classes, evolution scaled the step by the mean of the weight matrix).
+
+    An error step (see :func:`learning_rate`) with a factor that is the mean of a vector
+    or matrix computed from learned memory and from neither the features nor the label
+    of the step. Shows: the mean and the instructions applying it.
+    """
+    found: set[Position] = set()
+    for step in f.error_steps():
+        for fa in step.others():
+            node = f.nodes[fa.node]
+            if node.op not in MEANS or fa.inverted:
+                continue
+            arg = node.args[0]
+            if f.depends(arg, f.x, f.y):
+                continue
+            if any(f.depends(arg, f.state[loc]) for loc in f.learned):
+                found |= f.where([fa.node, *f.applying(fa)])
     return found

@@ -4,7 +4,12 @@
   candidate on the first few training and validation examples of every task,
   hash the errors, and reuse the fitness of a program that behaved identically.
 - **Hurdles**: evaluate on a first subset of tasks; only candidates at or above a
-  rolling percentile of those scores are evaluated on the rest.
+  rolling percentile of those scores, or of the population's unique fitnesses (the
+  paper's rule, Suppl. S9), are evaluated on the rest.
+- **Pre-check** (optional): a program whose live Learn never reads the label, or whose
+  live Predict never reads the features, gets fitness 0 without running
+  (:func:`~primeval.algorithms.precheck.learns_from_data`; static validity checks as
+  Co-Reyes et al., "Evolving Reinforcement Learning Algorithms", ICLR 2021).
 - **Compute budget**: a candidate whose per-example cost (Predict + Learn, in
   multiply-adds from the op registry) exceeds a multiple of a plain 2-layer
   network's gets fitness 0 without running.
@@ -13,20 +18,22 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from primeval.algorithms.baselines import two_layer_relu_net
 from primeval.algorithms.interpret.reference import combine
 from primeval.algorithms.ops import REGISTRY
+from primeval.algorithms.precheck import learns_from_data
 from primeval.algorithms.program import Component, Program
 from primeval.algorithms.tasks.base import TaskSet
 from primeval.engine.cache import LRUCache
-from primeval.engine.hurdles import RollingPercentileHurdle
+from primeval.engine.genome import clean_fitness
+from primeval.engine.hurdles import PopulationHurdle, RollingPercentileHurdle
 
 FEC_SEED = 235732282  # the reference's fixed seed for FEC probes
 
@@ -62,6 +69,11 @@ class HurdleSettings:
     percentile: float = 75.0
     window: int = 1000
     warmup: int = 100
+    rule: str = "rolling"  # "rolling": of the last window scores; "population": the paper's
+
+    def __post_init__(self) -> None:
+        if self.rule not in ("rolling", "population"):
+            raise ValueError(f"unknown hurdle rule {self.rule!r}")
 
 
 def per_example_cost(program: Program, dim: int) -> int:
@@ -91,6 +103,7 @@ class AlgorithmEvaluator:
         fec: FECSettings | None = FECSettings(),
         hurdle: HurdleSettings | None = None,
         max_cost_ratio: float | None = None,
+        precheck: bool = False,
     ) -> None:
         self.tasks = tasks
         self.interpreter = interpreter
@@ -100,19 +113,32 @@ class AlgorithmEvaluator:
         self.fec = fec
         self.cache: LRUCache[bytes, float] | None = LRUCache(fec.cache_size) if fec else None
         self.hurdle_settings = hurdle
-        self.hurdle: RollingPercentileHurdle | None = None
+        self.hurdle: RollingPercentileHurdle | PopulationHurdle | None = None
+        self.population: Callable[[], Iterable[float]] = tuple
         if hurdle is not None:
             if not 0 < hurdle.tasks < len(tasks):
                 raise ValueError("hurdle tasks must be between 1 and the number of tasks - 1")
-            self.hurdle = RollingPercentileHurdle(hurdle.percentile, hurdle.window, hurdle.warmup)
+            if hurdle.rule == "population":
+                self.hurdle = PopulationHurdle(hurdle.percentile, hurdle.warmup)
+            else:
+                self.hurdle = RollingPercentileHurdle(
+                    hurdle.percentile, hurdle.window, hurdle.warmup
+                )
             self._first = tasks.subset(range(hurdle.tasks))
             self._rest = tasks.subset(range(hurdle.tasks, len(tasks)))
         self.max_cost = (
             max_cost_ratio * two_layer_net_cost(tasks.dim) if max_cost_ratio is not None else None
         )
+        self.precheck = precheck
         self.evaluations = 0
         self.full_evaluations = 0
         self.over_budget = 0
+        self.rejected = 0
+
+    def watch(self, members: Callable[[], Iterable[Any]]) -> None:
+        """Read the population's fitnesses from ``members`` (a strategy's ``members``), for
+        the population hurdle rule."""
+        self.population = lambda: (clean_fitness(m.fitness) for m in members())
 
     def _fingerprint(self, program: Program) -> bytes:
         assert self.fec is not None
@@ -126,6 +152,9 @@ class AlgorithmEvaluator:
         self.evaluations += 1
         if self.max_cost is not None and per_example_cost(program, self.tasks.dim) > self.max_cost:
             self.over_budget += 1
+            return 0.0
+        if self.precheck and not learns_from_data(program):
+            self.rejected += 1
             return 0.0
         key = None
         if self.cache is not None:
@@ -145,7 +174,12 @@ class AlgorithmEvaluator:
                 self.interpreter.fitnesses(program, self.tasks, self.rng), self.combine_mode
             )
         first = self.interpreter.fitnesses(program, self._first, self.rng)
-        if not self.hurdle.check(combine(first, self.combine_mode)):
+        score = combine(first, self.combine_mode)
+        if isinstance(self.hurdle, PopulationHurdle):
+            ok = self.hurdle.check(score, self.population())
+        else:
+            ok = self.hurdle.check(score)
+        if not ok:
             return combine(first, self.combine_mode)
         rest = self.interpreter.fitnesses(program, self._rest, self.rng)
         return combine(np.concatenate([first, rest]), self.combine_mode)
@@ -159,4 +193,6 @@ class AlgorithmEvaluator:
             out["hurdle_pass_rate"] = self.hurdle.passed / n if n else 1.0
         if self.max_cost is not None:
             out["over_budget"] = float(self.over_budget)
+        if self.precheck:
+            out["rejected"] = float(self.rejected)
         return out

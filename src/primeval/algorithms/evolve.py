@@ -49,7 +49,7 @@ from primeval.algorithms.interpret.reference import MAX_ABS_ERROR
 from primeval.algorithms.interpret.search_hurdle import H_FAILED, H_PASSED
 from primeval.algorithms.interpret.search_tables import SearchTables
 from primeval.algorithms.lineage import Ancestor
-from primeval.algorithms.mutate import MutationType, ProgramSpace
+from primeval.algorithms.mutate import ConstantRule, MutationType, ProgramSpace
 from primeval.algorithms.program import Program
 from primeval.algorithms.tasks.base import TaskSet
 from primeval.engine.genome import Individual
@@ -84,6 +84,9 @@ class CompiledSearch:
         max_abs_error: float = MAX_ABS_ERROR,
         lineage: bool = False,
         lineage_max_mb: float = 16.0,
+        weights: list[float] | None = None,
+        constants: ConstantRule = ConstantRule.LOG_NORMAL,
+        precheck: bool = False,
     ) -> None:
         if strategy not in ("evolution", "random"):
             raise ValueError("strategy must be 'evolution' or 'random'")
@@ -106,7 +109,7 @@ class CompiledSearch:
         self.tasks = tasks
         self.rng = rng  # kept alive: the compiled loop draws from its state by address
         seed = initial if isinstance(initial, Program) else None
-        self.tables = SearchTables.build(space, list(types), tasks.dim, seed)
+        self.tables = SearchTables.build(space, list(types), tasks.dim, seed, weights, constants)
         st = tasks.stacked()
         size = RANDOM_SEARCH_WINDOW if strategy == "random" else population
         length = self.tables.row_length
@@ -119,7 +122,7 @@ class CompiledSearch:
         gens, restore = probe_generators(n_tasks)
         self._probe_gens = gens  # kept alive: the compiled loop draws from them by address
         self._cache = new_fec_cache(fec.cache_size if fec else 1, gens, restore)
-        self._hurdle = new_hurdle_state(hurdle)
+        self._hurdle = new_hurdle_state(hurdle, size)
         self._best = new_best(length)
         self.keeps_lineage = lineage
         self._archive = new_archive(self._archive_room() if lineage else 1, length)
@@ -146,6 +149,7 @@ class CompiledSearch:
                 n_valid=st["valid_x"].shape[1],
                 fec_draws=len(restore[0]) > 0,
                 lineage=lineage,
+                precheck=precheck,
             ),
             float_settings=float_settings(mutate_prob, max_cost, max_abs_error, fec),
             rngs=generator_addresses(rng)[None],
@@ -158,6 +162,7 @@ class CompiledSearch:
         self.strategy_name = strategy
         self.fec = fec
         self.hurdle = hurdle
+        self.precheck = precheck
 
     # --- running -----------------------------------------------------------------------------
 
@@ -468,6 +473,8 @@ class CompiledSearch:
             out["hurdle_pass_rate"] = float(passed / (passed + failed)) if passed + failed else 1.0
         if np.isfinite(self._inputs.float_settings[ss.F_MAX_COST]):
             out["over_budget"] = float(c[ss.C_OVER_BUDGET])
+        if self.precheck:
+            out["rejected"] = float(c[ss.C_REJECTED])
         out["full_evaluations"] = float(c[ss.C_FULL])
         return out
 

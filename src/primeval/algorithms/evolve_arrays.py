@@ -20,6 +20,7 @@ from primeval.algorithms.interpret.intrinsics import generator_addresses
 from primeval.algorithms.interpret.search_hurdle import (
     N_HURDLE_PARAMS,
     N_HURDLE_STATE,
+    P_POPULATION,
     P_QUANTILE,
     P_THRESHOLD,
     P_WARMUP,
@@ -169,15 +170,17 @@ def new_fec_cache(
     )
 
 
-def new_hurdle_state(hurdle: HurdleSettings | None) -> ss.HurdleState:
+def new_hurdle_state(hurdle: HurdleSettings | None, population: int = 1) -> ss.HurdleState:
+    """A hurdle's state; ``population`` members' fitnesses fit its work array."""
     window = hurdle.window if hurdle else 1
     params = np.zeros(N_HURDLE_PARAMS)
+    params[P_POPULATION] = 1.0 if hurdle is not None and hurdle.rule == "population" else 0.0
     params[P_QUANTILE] = hurdle.percentile / 100.0 if hurdle else 0.0
     params[P_WARMUP] = hurdle.warmup if hurdle else 0
     params[P_THRESHOLD] = -np.inf
     return ss.HurdleState(
         window=np.zeros(window),
-        finite=np.zeros(window),
+        finite=np.zeros(max(window, population)),
         state=np.zeros(N_HURDLE_STATE, dtype=np.int64),
         params=params,
     )
@@ -239,6 +242,7 @@ def int_settings(
     n_valid: int,
     fec_draws: bool,
     lineage: bool,
+    precheck: bool = False,
 ) -> np.ndarray:
     """The integer settings array, indexed by ``search_state.S_*``."""
     si = np.zeros(ss.N_SETTINGS, dtype=np.int64)
@@ -257,6 +261,7 @@ def int_settings(
     si[ss.S_N_VALID] = n_valid
     si[ss.S_FEC_DRAWS] = fec_draws
     si[ss.S_LINEAGE] = lineage
+    si[ss.S_PRECHECK] = precheck
     return si
 
 

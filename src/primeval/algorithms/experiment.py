@@ -130,9 +130,12 @@ class RunSummary:
     seed: int
     interpreter: str
     evals_per_second: float
+    rejected: int | None = None  # by the static pre-check (search.precheck), when on
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        if d["rejected"] is None:
+            del d["rejected"]
         for k, v in d.items():
             if isinstance(v, float) and not math.isfinite(v):
                 d[k] = None
@@ -229,7 +232,13 @@ class Selection:
         )
 
     def summary(
-        self, evaluations: int, full: int, elapsed: float, experiments: int, stopped: str
+        self,
+        evaluations: int,
+        full: int,
+        elapsed: float,
+        experiments: int,
+        stopped: str,
+        rejected: int | None = None,
     ) -> RunSummary:
         return RunSummary(
             solved=self.solved,
@@ -244,6 +253,7 @@ class Selection:
             seed=self.config.seed,
             interpreter=self.interp.name,
             evals_per_second=round(evaluations / elapsed, 1) if elapsed > 0 else 0.0,
+            rejected=rejected,
         )
 
 
@@ -261,6 +271,7 @@ class AutomlExperiments:
         self.rep = rep
         self.sel = Selection(config, folder, rep, interp)
         self.result: RunSummary | None = None
+        self.rejected = 0  # by the pre-check, in the experiments that have ended
 
     @property
     def solved(self) -> bool:
@@ -277,6 +288,8 @@ class AutomlExperiments:
             self.sel.consider((experiment, island, best.id), best)
 
     def on_experiment_end(self, experiment: int, arch: Archipelago, complete: bool) -> None:
+        if self.config.search.precheck:
+            self.rejected += int(arch.progress(0.0, 0.0, 0).stats.get("rejected", 0))
         found = arch.best()
         if found is None:
             return
@@ -294,10 +307,11 @@ class AutomlExperiments:
         )
 
     def to_json(self) -> Any:
-        return self.sel.to_json()
+        return {**self.sel.to_json(), "rejected": self.rejected}
 
     def load_json(self, data: Any) -> None:
         self.sel.load_json(data)
+        self.rejected = int(data.get("rejected", 0))
 
     def summary(self, outcome: Outcome) -> dict[str, Any]:
         sel = self.sel
@@ -309,6 +323,7 @@ class AutomlExperiments:
             outcome.elapsed_seconds,
             outcome.experiments,
             outcome.stopped,
+            self.rejected if self.config.search.precheck else None,
         )
         select_chain(self.folder, sel.key)
         return self.result.to_json()
@@ -377,6 +392,7 @@ def run_experiments(
         preload_datasets(config)
     folder.write_text(RunFolder.CONFIG, dump_config(config))
     hooks = AutomlExperiments(config, folder, rep, interp)
+    app.selected = lambda: hooks.sel.program  # select.restart_from_best starts from it
     settings = LoopSettings(
         workers=config.workers,
         budgets=budgets(config),

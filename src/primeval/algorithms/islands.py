@@ -18,8 +18,8 @@ own population, with migration through a shared pool. The engine runs the island
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from primeval.algorithms.builders import (
 )
 from primeval.algorithms.config import Config, TaskConfig, parse_config
 from primeval.algorithms.evolve import CompiledSearch
+from primeval.algorithms.genome import AlgorithmSpace
 from primeval.algorithms.program import Program, program_from_json, program_to_json
 from primeval.algorithms.tasks.base import TaskSet
 from primeval.engine.genome import Individual
@@ -95,17 +96,35 @@ def island_rng(config: Config, experiment: int, island: int) -> np.random.Genera
 
 
 def build_island(
-    config: Config, experiment: int, island: int, tasks: TaskSet | None = None
+    config: Config,
+    experiment: int,
+    island: int,
+    tasks: TaskSet | None = None,
+    start: Program | None = None,
 ) -> CompiledSearch:
     """The compiled search of island ``island`` in experiment ``experiment``.
 
     ``tasks``: its task set, built by the coordinator (so that a worker process never loads
-    an image data set); built here when ``None``.
+    an image data set); built here when ``None``. ``start``: an algorithm every initial
+    member copies, in place of ``program.initial`` (a restart from the best).
     """
     if tasks is None:
         tasks = build_island_tasks(config, experiment, island)
     rng = island_rng(config, experiment, island)
-    return build_compiled_search(config, build_space(config), tasks, rng)
+    return build_compiled_search(config, _space(config, start), tasks, rng)
+
+
+def _space(config: Config, start: Program | None) -> AlgorithmSpace:
+    space = build_space(config)
+    return space if start is None else AlgorithmSpace(space.mutator, start)
+
+
+class IslandPayload(NamedTuple):
+    """What the coordinator sends an island: its task set and, for a restart from the best,
+    the algorithm its population starts from (as JSON)."""
+
+    tasks: TaskSet
+    start: Any = None
 
 
 class CompiledIsland:
@@ -160,8 +179,12 @@ class CompiledIsland:
 class AutomlIslands:
     """The :class:`~primeval.engine.island.IslandApp` of an AutoML-Zero config."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self, config: Config, selected: Callable[[], Program | None] | None = None
+    ) -> None:
         self.config = config
+        # The algorithm selected so far, for select.restart_from_best (the coordinator's).
+        self.selected = selected if selected is not None else (lambda: None)
         self.seed = config.seed
         wc = config.workers
         self.migration_interval: int | None = wc.migration_interval
@@ -177,20 +200,27 @@ class AutomlIslands:
     def config_json(self) -> Any:
         return self.config.model_dump(mode="json")
 
-    def payload(self, experiment: int, island: int) -> TaskSet:
+    def payload(self, experiment: int, island: int) -> IslandPayload:
         # Built by the coordinator: workers get arrays and never read an image data set.
-        return build_island_tasks(self.config, experiment, island)
+        tasks = build_island_tasks(self.config, experiment, island)
+        start = self.selected() if self.config.select.restart_from_best else None
+        return IslandPayload(tasks, program_to_json(start) if start is not None else None)
 
     def build(self, experiment: int, island: int, payload: Any) -> Island:
         config = self.config
+        tasks, start_json = payload
+        start = program_from_json(start_json) if start_json is not None else None
         if self.compiled:
-            return CompiledIsland(build_island(config, experiment, island, payload), self.sizes)
+            compiled = build_island(config, experiment, island, tasks, start)
+            return CompiledIsland(compiled, self.sizes)
         rng = island_rng(config, experiment, island)
-        space = build_space(config)
+        space = _space(config, start)
         evaluator = build_evaluator(
-            config, payload, builders.make_interpreter(config.interpreter), rng
+            config, tasks, builders.make_interpreter(config.interpreter), rng
         )
-        search = Search(build_strategy(config, space), evaluator, rng)
+        strategy = build_strategy(config, space)
+        evaluator.watch(strategy.members)  # the population hurdle rule reads it
+        search = Search(strategy, evaluator, rng)
         return StrategyIsland(search, space, lambda: evaluator.full_evaluations)
 
     def empty_rows(self) -> Rows:

@@ -1,12 +1,19 @@
 """Random programs and mutations, derived from the op registry.
 
 Mutation types follow the AutoML-Zero reference ``Mutator`` (Real et al. 2020,
-Sec. 4.1): alter one argument of one instruction (an address, or a data value:
-sign flip with p = 0.1, otherwise a log-scale step), randomize one instruction,
-randomize one whole component function, insert an instruction, remove one, trade
-(insert then remove), and randomize the whole algorithm. Which argument slots
-and data fields an instruction has, how its addresses are sampled and how its
-data mutates all come from its op's registration.
+Sec. 4.1): alter one argument of one instruction (an address, or a data value),
+randomize one instruction, randomize one whole component function, insert an
+instruction, remove one, trade (insert then remove), and randomize the whole
+algorithm. Which argument slots and data fields an instruction has, how its
+addresses are sampled and how its data mutates all come from its op's registration.
+
+The type is drawn uniformly from the allowed ones (the reference), or with weights:
+the paper's Sec. 3.2 draws insert-or-remove, randomize a component function and alter
+one argument equally often, with removal twice as likely as insertion
+(:data:`PAPER_TYPES`, :data:`PAPER_WEIGHTS`). A data value changes by a sign flip with
+p = 0.1, otherwise a log-normal step (:attr:`ConstantRule.LOG_NORMAL`, the reference),
+or, as Sec. 3.2, by a factor drawn from U[0.5, 2] and then a sign flip with p = 0.1
+(:attr:`ConstantRule.PAPER`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,13 @@ SIGN_FLIP_PROB = 0.1
 T = TypeVar("T")
 
 
+class ConstantRule(enum.StrEnum):
+    """How alter_param changes a data value (a constant, a mean, a bound, a deviation)."""
+
+    LOG_NORMAL = "log_normal"  # p = 0.1 a sign flip, else x * exp(N(0, 1)) (the reference)
+    PAPER = "paper"  # x * U[0.5, 2], then a sign flip with p = 0.1 (Sec. 3.2)
+
+
 class MutationType(enum.StrEnum):
     ALTER_PARAM = "alter_param"
     RANDOMIZE_INSTRUCTION = "randomize_instruction"
@@ -36,6 +50,33 @@ class MutationType(enum.StrEnum):
     TRADE = "trade"
     RANDOMIZE_ALGORITHM = "randomize_algorithm"
     IDENTITY = "identity"
+
+
+PAPER_TYPES = (
+    MutationType.INSERT,
+    MutationType.REMOVE,
+    MutationType.RANDOMIZE_FUNCTION,
+    MutationType.ALTER_PARAM,
+)
+"""Sec. 3.2's mutation types, with :data:`PAPER_WEIGHTS`."""
+PAPER_WEIGHTS = (1.0, 2.0, 3.0, 3.0)
+"""Insert-or-remove, randomize a function and alter an argument equally often; removal
+twice as likely as insertion (Real et al. 2020, Sec. 3.2)."""
+
+
+def cumulative_weights(weights: Sequence[float] | None, n: int) -> np.ndarray:
+    """The cumulative distribution of ``n`` mutation types' ``weights``, the last entry
+    exactly 1; empty for None (uniform: drawn as the reference draws, by index)."""
+    if weights is None:
+        return np.zeros(0)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"{len(w)} mutation weights for {n} mutation types")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("mutation weights must be finite, non-negative and not all zero")
+    cum: np.ndarray = np.cumsum(w) / w.sum()
+    cum[-1] = 1.0
+    return cum
 
 
 @dataclass(frozen=True)
@@ -123,6 +164,14 @@ class _Draws:
     def choice(self, seq: Sequence[T]) -> T:
         return seq[self.below(len(seq))]
 
+    def weighted(self, cum: np.ndarray) -> int:
+        """An index drawn with the cumulative probabilities ``cum``."""
+        u = self.uniform()
+        for k in range(len(cum)):
+            if u < cum[k]:
+                return k
+        return len(cum) - 1
+
     def normal(self) -> float:
         # Box-Muller on two block draws; 1 - u keeps the log argument in (0, 1].
         u1, u2 = 1.0 - self.uniform(), self.uniform()
@@ -134,9 +183,16 @@ def _init_data(kind: DataInit, draws: _Draws) -> float:
     return u if kind is DataInit.UNIT else 2.0 * u - 1.0
 
 
-def _mutate_data(value: float, how: DataMutation, draws: _Draws) -> float:
+def _mutate_data(
+    value: float, how: DataMutation, draws: _Draws, rule: ConstantRule = ConstantRule.LOG_NORMAL
+) -> float:
     if how is DataMutation.RESAMPLE_UNIT:
         return draws.uniform()
+    if rule is ConstantRule.PAPER:
+        value *= 0.5 + 1.5 * draws.uniform()
+        if how is DataMutation.LOG_SCALE_OR_FLIP and draws.uniform() < SIGN_FLIP_PROB:
+            return -value
+        return value
     if how is DataMutation.LOG_SCALE_OR_FLIP and draws.uniform() < SIGN_FLIP_PROB:
         return -value
     # Log-scale step keeping the sign: x -> sign(x) * exp(log|x| + N(0, 1)).
@@ -145,7 +201,12 @@ def _mutate_data(value: float, how: DataMutation, draws: _Draws) -> float:
 
 
 class Mutator:
-    """Makes random programs and mutates programs within a :class:`ProgramSpace`."""
+    """Makes random programs and mutates programs within a :class:`ProgramSpace`.
+
+    ``weights`` (one per type; None: uniform) and ``constants`` set the mutation
+    distribution (Sec. 3.2: :data:`PAPER_TYPES`, :data:`PAPER_WEIGHTS`,
+    :attr:`ConstantRule.PAPER`).
+    """
 
     def __init__(
         self,
@@ -155,6 +216,8 @@ class Mutator:
             MutationType.RANDOMIZE_INSTRUCTION,
             MutationType.RANDOMIZE_FUNCTION,
         ),
+        weights: Sequence[float] | None = None,
+        constants: ConstantRule = ConstantRule.LOG_NORMAL,
     ) -> None:
         if not types:
             raise ValueError("at least one mutation type is needed")
@@ -162,6 +225,9 @@ class Mutator:
             raise ValueError("no component function that may mutate has any allowed op")
         self.space = space
         self.types = tuple(MutationType(t) for t in types)
+        self.weights = tuple(float(w) for w in weights) if weights is not None else None
+        self.cumulative = cumulative_weights(self.weights, len(self.types))
+        self.constants = ConstantRule(constants)
         self._components = space.mutable()
 
     # --- instructions ---------------------------------------------------------------
@@ -201,9 +267,13 @@ class Mutator:
         return Program.empty(self.space.banks, self.space.init_sizes)
 
     def mutate(self, program: Program, rng: np.random.Generator) -> tuple[Program, str]:
-        """One mutation of a type drawn uniformly; returns the child and what was done."""
+        """One mutation of a type drawn uniformly or by weight; returns the child and
+        what was done."""
         draws = _Draws(rng)
-        kind = draws.choice(self.types)
+        if len(self.cumulative):
+            kind = self.types[draws.weighted(self.cumulative)]
+        else:
+            kind = draws.choice(self.types)
         if kind is MutationType.IDENTITY:
             return program, kind.value
         if kind is MutationType.RANDOMIZE_ALGORITHM:
@@ -270,7 +340,7 @@ class Mutator:
             args[2] = r.start + draws.below(len(r))
         elif slot == "data":
             k = draws.below(len(spec.data))
-            data[k] = _mutate_data(float(data[k]), spec.data[k].mutation, draws)
+            data[k] = _mutate_data(float(data[k]), spec.data[k].mutation, draws, self.constants)
             if spec.sorted_data:
                 lo, hi = sorted((float(data[0]), float(data[1])))
                 data[0], data[1] = lo, hi

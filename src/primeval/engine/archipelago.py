@@ -103,7 +103,7 @@ def merge_stats(stats: list[dict[str, float]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for k in keys:
         values = [s[k] for s in stats if k in s]
-        total = k in ("full_evaluations", "over_budget", "fec_bypassed")
+        total = k in ("full_evaluations", "over_budget", "fec_bypassed", "rejected")
         out[k] = float(sum(values)) if total else float(np.mean(values))
     return out
 

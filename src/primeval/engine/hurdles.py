@@ -1,14 +1,17 @@
-"""Progressive dynamic hurdles with a rolling percentile (So, Liang, Le, "The Evolved
-Transformer", ICML 2019; used by AutoML-Zero, Real et al. 2020, Sec. 4.2).
+"""Progressive dynamic hurdles (So, Liang, Le, "The Evolved Transformer", ICML 2019; used by
+AutoML-Zero, Real et al. 2020, Sec. 4.2).
 
 A candidate first gets a cheap evaluation; only if that score reaches the given
-percentile of recent cheap scores does it get the full one.
+percentile of recent cheap scores (:class:`RollingPercentileHurdle`) or of the
+population's unique fitnesses (:class:`PopulationHurdle`, the paper's rule) does it get
+the full one.
 """
 
 from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -44,6 +47,45 @@ class RollingPercentileHurdle:
             self._since_update = 0
             finite = [x for x in self._scores if math.isfinite(x)]
             self._threshold = float(np.percentile(finite, self.percentile)) if finite else -math.inf
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        return ok
+
+
+class PopulationHurdle:
+    """Passes scores at or above the ``percentile`` of the population's unique finite
+    fitnesses (Real et al. 2020, AutoML-Zero, Suppl. S9: "the 75th percentile of the
+    population's unique accuracies"), read at each check.
+
+    Until ``warmup`` checks have been made everything passes; so does everything while
+    the population has no finite fitness.
+    """
+
+    def __init__(self, percentile: float = 75.0, warmup: int = 100) -> None:
+        if not 0.0 <= percentile <= 100.0:
+            raise ValueError("percentile must be in [0, 100]")
+        self.percentile = percentile
+        self.warmup = warmup
+        self._threshold = -math.inf
+        self.passed = 0
+        self.failed = 0
+
+    def threshold(self) -> float:
+        return self._threshold
+
+    def check(self, score: float, population: Iterable[float]) -> bool:
+        """Say whether ``score`` clears the hurdle set by ``population``'s fitnesses."""
+        s = score if math.isfinite(score) else -math.inf
+        if self.passed + self.failed < self.warmup:
+            ok = True
+        else:
+            unique = np.unique([f for f in population if math.isfinite(f)])
+            self._threshold = (
+                float(np.percentile(unique, self.percentile)) if len(unique) else -math.inf
+            )
+            ok = s >= self._threshold
         if ok:
             self.passed += 1
         else:

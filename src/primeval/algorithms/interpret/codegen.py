@@ -42,6 +42,7 @@ from primeval.algorithms.interpret import (
     search_fec,
     search_hurdle,
     search_loop,
+    search_precheck,
     search_rows,
     search_state,
     search_tables,
@@ -201,8 +202,8 @@ the rest of its namespace (jitable helpers, constants) is visible to them."""
 
 COMPILED_IN: tuple[pytypes.ModuleType, ...] = (
     jitting, ufunc_loops, operands, exact_sums, exact_elementwise, numpy_exact, intrinsics,
-    protocol, search_tables, search_rows, search_fec, search_hurdle, search_state, search_loop,
-    reference, memory, mutate,
+    protocol, search_tables, search_rows, search_fec, search_hurdle, search_precheck, search_state,
+    search_loop, reference, memory, mutate,
 )  # fmt: skip
 """Every module whose source (functions or constants) the machine code is compiled from, besides
 the op kernels' modules and this one: the disk cache's name hashes their sources."""

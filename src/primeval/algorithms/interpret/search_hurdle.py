@@ -1,6 +1,9 @@
 """Fitness combination over tasks and progressive hurdles (So et al., "The Evolved
-Transformer", ICML 2019) in compiled code, as :func:`~.reference.combine` and
-:class:`~primeval.engine.hurdles.RollingPercentileHurdle` compute them.
+Transformer", ICML 2019) in compiled code, as :func:`~.reference.combine`,
+:class:`~primeval.engine.hurdles.RollingPercentileHurdle` and
+:class:`~primeval.engine.hurdles.PopulationHurdle` (the 75th percentile of the
+population's unique fitnesses: Real et al., "AutoML-Zero", ICML 2020, Suppl. S9) compute
+them.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from primeval.algorithms.interpret.exact_sums import pairwise_sum
 # The hurdle's integer state (``HurdleState.state``) and parameters (``HurdleState.params``).
 H_COUNT, H_NEXT, H_SINCE_UPDATE, H_PASSED, H_FAILED = 0, 1, 2, 3, 4
 N_HURDLE_STATE = 5
-P_QUANTILE, P_WARMUP, P_THRESHOLD = 0, 1, 2
-N_HURDLE_PARAMS = 3
+P_QUANTILE, P_WARMUP, P_THRESHOLD, P_POPULATION = 0, 1, 2, 3
+N_HURDLE_PARAMS = 4  # P_POPULATION: 1.0 for the population rule, 0.0 for the rolling window
 UPDATE_EVERY = 16  # checks between updates of the threshold, as RollingPercentileHurdle
 
 
@@ -48,9 +51,41 @@ def percentile_linear(values, n, q):
     return a_lo + diff * gamma
 
 
-def hurdle_check(window, finite, hstate, hparams, score):
-    """``RollingPercentileHurdle.check``, on ``hstate`` (indexed by ``H_*``) and ``hparams``
-    (``P_*``; the threshold is updated in place)."""
+def unique_percentile(values, n, q, work):
+    """``np.percentile(np.unique(finite values[:n]), 100 * q)`` (-inf when none is finite);
+    ``work`` has room for ``n`` values."""
+    m = 0
+    for k in range(n):
+        if np.isfinite(values[k]):
+            work[m] = values[k]
+            m += 1
+    if m == 0:
+        return -np.inf
+    a = np.sort(work[:m])
+    u = 1
+    for k in range(1, m):
+        if a[k] != a[u - 1]:
+            a[u] = a[k]
+            u += 1
+    return percentile_linear(a, u, q)
+
+
+def hurdle_check(window, finite, hstate, hparams, score, population, count):
+    """``RollingPercentileHurdle.check`` or (``P_POPULATION``) ``PopulationHurdle.check``
+    against the fitnesses ``population[:count]``, on ``hstate`` (indexed by ``H_*``) and
+    ``hparams`` (``P_*``; the threshold is updated in place)."""
+    if hparams[P_POPULATION] != 0.0:
+        s = score if np.isfinite(score) else -np.inf
+        if hstate[H_PASSED] + hstate[H_FAILED] < hparams[P_WARMUP]:
+            ok = True
+        else:
+            hparams[P_THRESHOLD] = unique_percentile(population, count, hparams[P_QUANTILE], finite)
+            ok = s >= hparams[P_THRESHOLD]
+        if ok:
+            hstate[H_PASSED] += 1
+        else:
+            hstate[H_FAILED] += 1
+        return ok
     size = window.shape[0]
     s = score if np.isfinite(score) else -np.inf
     ok = hstate[H_COUNT] < hparams[P_WARMUP] or s >= hparams[P_THRESHOLD]
@@ -78,6 +113,6 @@ def hurdle_check(window, finite, hstate, hparams, score):
 
 _jit = register_jitable(error_model="numpy")
 for _fn in (
-    combine_into, percentile_linear, hurdle_check,
+    combine_into, percentile_linear, unique_percentile, hurdle_check,
 ):  # fmt: skip
     _jit(_fn)

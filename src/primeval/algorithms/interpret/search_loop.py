@@ -47,6 +47,7 @@ from primeval.algorithms.interpret.search_fec import (
     restore_generators,
 )
 from primeval.algorithms.interpret.search_hurdle import combine_into, hurdle_check
+from primeval.algorithms.interpret.search_precheck import learns_from_data_row
 from primeval.algorithms.interpret.search_rows import (
     encode_live,
     live_mask_into,
@@ -75,6 +76,7 @@ from primeval.algorithms.interpret.search_state import (
     C_MISSES,
     C_NEXT_ID,
     C_OVER_BUDGET,
+    C_REJECTED,
     F_FEC_SCALE,
     F_MAX_ABS_ERROR,
     F_MAX_COST,
@@ -82,6 +84,7 @@ from primeval.algorithms.interpret.search_state import (
     FLAG_DRAWS,
     FLAG_FEC_HIT,
     FLAG_OVER_BUDGET,
+    FLAG_REJECTED,
     S_CLASSIFY,
     S_FEC,
     S_FEC_DRAWS,
@@ -93,6 +96,7 @@ from primeval.algorithms.interpret.search_state import (
     S_N_TRAIN,
     S_N_VALID,
     S_POPULATION,
+    S_PRECHECK,
     S_RANDOM,
     S_SEEDED,
     S_TOURNAMENT,
@@ -148,10 +152,10 @@ for _loop_helper in (_copy_row, _cost, _clean, _any_draws):
     register_jitable(error_model="numpy")(_loop_helper)
 
 
-def evaluate_child(inputs, ws, cache, hurdle, ctr):
+def evaluate_child(inputs, ws, cache, hurdle, ctr, pop):
     """``AlgorithmEvaluator.evaluate`` of the child in ``ws``; returns (fitness, flags).
     (Passed the records it uses, not all of :class:`~.search_state.SearchArrays`: fewer
-    arrays to pass to a call per candidate.)"""
+    arrays to pass to a call per candidate; ``pop`` for the population hurdle rule.)"""
     known, t, tasks, si, sf, rngs, idle_rngs = inputs
     if sf[F_MAX_COST] < np.inf and _cost(t, ws.ops, ws.lens) > sf[F_MAX_COST]:
         ctr[C_OVER_BUDGET] += 1
@@ -163,6 +167,9 @@ def evaluate_child(inputs, ws, cache, hurdle, ctr):
         for i in range(ws.mask.shape[0]):
             ws.mask[i] = True
         draws = _any_draws(t, ws.ops, ws.lens)
+    if si[S_PRECHECK] != 0 and not learns_from_data_row(t, ws.ops, ws.args, ws.lens, ws.mask):
+        ctr[C_REJECTED] += 1
+        return 0.0, FLAG_REJECTED
     n = encode_live(
         t, ws.ops, ws.args, ws.data, ws.lens, ws.mask,
         ws.live_ops, ws.live_args, ws.live_data, ws.live_bounds,
@@ -220,7 +227,8 @@ def evaluate_child(inputs, ws, cache, hurdle, ctr):
             classify, n_train, n_valid, max_abs, rngs, ws.fitness[:h], ws.no_probe,
         )  # fmt: skip
         result = combine_into(ws.fitness[:h], median)
-        if hurdle_check(hurdle.window, hurdle.finite, hurdle.state, hurdle.params, result):
+        if hurdle_check(hurdle.window, hurdle.finite, hurdle.state, hurdle.params, result,
+                        pop.fitness, ctr[C_COUNT]):  # fmt: skip
             tt = tasks.tail
             run_tasks_with(
                 known, ops, args, data, bounds, ws.s, ws.v, ws.m,
@@ -290,7 +298,7 @@ def evolve_with(inputs, arrays, log, steps):
                 mutation = mutate_into(rng, ws.u, ws.pos, t, ws.ops, ws.args, ws.data, ws.lens)
             else:
                 mutation = mutation_code(M_COPY, WHOLE)
-        fitness, flags = evaluate_child(inputs, ws, arrays.cache, arrays.hurdle, ctr)
+        fitness, flags = evaluate_child(inputs, ws, arrays.cache, arrays.hurdle, ctr, pop)
         ctr[C_EVALUATIONS] += 1
         ident = ctr[C_NEXT_ID]
         ctr[C_NEXT_ID] += 1

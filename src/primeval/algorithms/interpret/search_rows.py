@@ -56,6 +56,15 @@ def _below(rng, u, pos, n):
     return min(int(_uniform(rng, u, pos) * n), n - 1)
 
 
+def _weighted(rng, u, pos, cum):
+    """``_Draws.weighted``: an index drawn with the cumulative probabilities ``cum``."""
+    x = _uniform(rng, u, pos)
+    for k in range(cum.shape[0]):
+        if x < cum[k]:
+            return k
+    return cum.shape[0] - 1
+
+
 def _normal(rng, u, pos):
     u1 = 1.0 - _uniform(rng, u, pos)
     u2 = _uniform(rng, u, pos)
@@ -108,8 +117,15 @@ def _random_function(rng, u, pos, t, c, size, ops, args, data, lens):
 
 
 def _mutate_data(rng, u, pos, value, how):
+    """``mutate._mutate_data``; ``how`` 3 and 4 are ``ConstantRule.PAPER``'s changes of
+    codes 1 and 2 (``search_tables.op_table``)."""
     if how == 0:
         return _uniform(rng, u, pos)
+    if how >= 3:
+        value *= 0.5 + 1.5 * _uniform(rng, u, pos)
+        if how == 3 and _uniform(rng, u, pos) < SIGN_FLIP_PROB:
+            return -value
+        return value
     if how == 1 and _uniform(rng, u, pos) < SIGN_FLIP_PROB:
         return -value
     step = math.exp(_normal(rng, u, pos))
@@ -177,7 +193,10 @@ def seed_program_into(t, ops, args, data, lens):
 def mutate_into(rng, u, pos, t, ops, args, data, lens):
     """``Mutator.mutate`` on a row, in place; returns its :func:`mutation_code`."""
     _fresh(rng, u, pos)
-    kind = t.types[_below(rng, u, pos, t.types.shape[0])]
+    if t.type_cum.shape[0] > 0:
+        kind = t.types[_weighted(rng, u, pos, t.type_cum)]
+    else:
+        kind = t.types[_below(rng, u, pos, t.types.shape[0])]
     if kind == M_IDENTITY:
         return mutation_code(kind, WHOLE)
     if kind == M_RANDOM_ALGORITHM:
@@ -320,7 +339,7 @@ def encode_live(t, ops, args, data, lens, mask, e_ops, e_args, e_data, e_bounds)
 
 _jit = register_jitable(error_model="numpy")
 for _fn in (
-    _fresh, _uniform, _below, _normal, _random_row, _random_op, _random_function,
+    _fresh, _uniform, _below, _weighted, _normal, _random_row, _random_op, _random_function,
     _mutate_data, _alter, _shift, random_program_into, seed_program_into, mutate_into,
     _location, _backward, live_mask_into, encode_live,
 ):  # fmt: skip

@@ -15,17 +15,18 @@ from primeval.algorithms.interpret.search_tables import SearchTables
 S_POPULATION, S_TOURNAMENT, S_RANDOM, S_WORST, S_SEEDED = 0, 1, 2, 3, 4
 S_FEC, S_FEC_TRAIN, S_FEC_VALID, S_MEDIAN, S_HURDLE_TASKS = 5, 6, 7, 8, 9
 S_CLASSIFY, S_N_TRAIN, S_N_VALID, S_FEC_DRAWS, S_LINEAGE = 10, 11, 12, 13, 14
-N_SETTINGS = 15
+S_PRECHECK = 15
+N_SETTINGS = 16
 # Float settings (``sf``).
 F_MUTATE_PROB, F_MAX_COST, F_MAX_ABS_ERROR, F_FEC_SCALE = 0, 1, 2, 3
 N_FLOAT_SETTINGS = 4
 # Counters (``ctr``).
 C_EVALUATIONS, C_FULL, C_HITS, C_MISSES, C_OVER_BUDGET, C_NEXT_ID = 0, 1, 2, 3, 4, 5
 C_COUNT, C_HEAD, C_BYPASS, C_LIVE_SETUP, C_LIVE_PREDICT, C_LIVE_LEARN = 6, 7, 8, 9, 10, 11
-C_MIGRANTS, C_MIGRANTS_TAKEN, C_ARCHIVED = 12, 13, 14
-N_COUNTERS = 15
+C_MIGRANTS, C_MIGRANTS_TAKEN, C_ARCHIVED, C_REJECTED = 12, 13, 14, 15
+N_COUNTERS = 16
 # Lineage flags.
-FLAG_FEC_HIT, FLAG_OVER_BUDGET, FLAG_DRAWS = 1, 2, 4
+FLAG_FEC_HIT, FLAG_OVER_BUDGET, FLAG_DRAWS, FLAG_REJECTED = 1, 2, 4, 8
 
 
 class TaskArrays(NamedTuple):
@@ -107,7 +108,7 @@ class HurdleState(NamedTuple):
     window: np.ndarray  # (W,)
     finite: np.ndarray  # (W,)
     state: np.ndarray  # (5,) int64, see hurdle_check
-    params: np.ndarray  # (3,) float64, see hurdle_check
+    params: np.ndarray  # (4,) float64, see hurdle_check
 
 
 # Entries of ``Best.info`` and ``Best.ids``.

@@ -12,7 +12,12 @@ from typing import NamedTuple
 import numpy as np
 from numba.extending import register_jitable
 
-from primeval.algorithms.mutate import MutationType, ProgramSpace
+from primeval.algorithms.mutate import (
+    ConstantRule,
+    MutationType,
+    ProgramSpace,
+    cumulative_weights,
+)
 from primeval.algorithms.ops import REGISTRY, DataInit, DataMutation, Kind
 from primeval.algorithms.program import Component, Program
 
@@ -53,10 +58,18 @@ ARITY, IN1, IN2, OUT, NDATA, INIT0, MUT0, SORTED, STOCHASTIC, PARTIAL, FLOPS = (
 N_COLUMNS = 15
 _INIT = {DataInit.UNIT: 0, DataInit.SIGNED: 1}
 _MUT = {DataMutation.RESAMPLE_UNIT: 0, DataMutation.LOG_SCALE_OR_FLIP: 1, DataMutation.LOG_SCALE: 2}
+# Under ConstantRule.PAPER a data field's change is x U[0.5, 2] (then a flip for code 3).
+_MUT_PAPER = {
+    DataMutation.RESAMPLE_UNIT: 0,
+    DataMutation.LOG_SCALE_OR_FLIP: 3,
+    DataMutation.LOG_SCALE: 4,
+}
 
 
-def op_table(dim: int) -> np.ndarray:
-    """``(128, N_COLUMNS)`` int64: each registered op's signature, data fields and cost."""
+def op_table(dim: int, constants: ConstantRule = ConstantRule.LOG_NORMAL) -> np.ndarray:
+    """``(128, N_COLUMNS)`` int64: each registered op's signature, data fields and cost;
+    the data fields' mutation codes follow ``constants``."""
+    mut = _MUT_PAPER if constants is ConstantRule.PAPER else _MUT
     tab = np.zeros((128, N_COLUMNS), dtype=np.int64)
     tab[:, OUT] = -1
     for spec in REGISTRY:
@@ -68,7 +81,7 @@ def op_table(dim: int) -> np.ndarray:
         row[NDATA] = len(spec.data)
         for k, field in enumerate(spec.data):
             row[INIT0 + k] = _INIT[field.init]
-            row[MUT0 + k] = _MUT[field.mutation]
+            row[MUT0 + k] = mut[field.mutation]
         row[SORTED] = spec.sorted_data
         row[STOCHASTIC] = spec.stochastic
         row[PARTIAL] = spec.partial_write
@@ -88,6 +101,7 @@ class SearchTables(NamedTuple):
     offsets: np.ndarray  # (4,) where each component starts in a row; offsets[3] = row length
     mutable: np.ndarray  # components with allowed ops
     types: np.ndarray  # mutation type codes
+    type_cum: np.ndarray  # their cumulative weights; empty: drawn uniformly by index
     banks: np.ndarray  # (3,) bank sizes (scalars, vectors, matrices)
     out_lo: np.ndarray  # (3,) first writable address per bank
     seed_ops: np.ndarray  # (L,) the program initial members copy (``S_SEEDED``), as a row
@@ -102,8 +116,11 @@ class SearchTables(NamedTuple):
         types: list[MutationType],
         dim: int,
         seed: Program | None = None,
+        weights: list[float] | None = None,
+        constants: ConstantRule = ConstantRule.LOG_NORMAL,
     ) -> SearchTables:
-        """``seed`` (default: the empty program of the initial sizes) must fit ``max_sizes``."""
+        """``seed`` (default: the empty program of the initial sizes) must fit ``max_sizes``;
+        ``weights`` and ``constants`` as :class:`~primeval.algorithms.mutate.Mutator`'s."""
         width = max(1, max(len(ops) for ops in space.ops))
         comp_ops = np.zeros((3, width), dtype=np.int64)
         for c, ops in enumerate(space.ops):
@@ -124,7 +141,7 @@ class SearchTables(NamedTuple):
             seed_args[lo : lo + len(fn)] = fn.args
             seed_data[lo : lo + len(fn)] = fn.data
         return cls(
-            ops=op_table(dim),
+            ops=op_table(dim, ConstantRule(constants)),
             comp_ops=comp_ops,
             comp_nops=np.array([len(ops) for ops in space.ops], dtype=np.int64),
             init_sizes=np.array(space.init_sizes, dtype=np.int64),
@@ -133,6 +150,7 @@ class SearchTables(NamedTuple):
             offsets=offsets,
             mutable=np.array([int(c) for c in space.mutable()], dtype=np.int64),
             types=np.array([MUTATIONS.index(MutationType(t)) for t in types], dtype=np.int64),
+            type_cum=cumulative_weights(weights, len(types)),
             banks=np.array([b.scalars, b.vectors, b.matrices], dtype=np.int64),
             out_lo=np.array([1, 1, 0], dtype=np.int64),
             seed_ops=seed_ops,

@@ -1,11 +1,13 @@
 """``primeval report RUN``: one self-contained HTML page on a run, with PNG plots.
 
 The page shows what a run folder holds (:mod:`primeval.engine.runs`): the summary; best and mean
-fitness against evaluations and against time (``progress.jsonl``); the best algorithm's
-ancestry as a fitness staircase annotated with the techniques as they appeared (the
-discovery timeline of Real et al. 2020, Figure 6; ``ancestry.json`` and
-:mod:`.timeline`); and the selected algorithm (``best.json``) as numpy code,
-live instructions only, the lines that show a technique highlighted. Plots are drawn with
+fitness against evaluations and against time (``progress.jsonl``), every experiment of the
+run (a gap and a label between experiments, each experiment's best at its end); the best
+algorithm's ancestry as a fitness staircase annotated with the techniques as they appeared
+(the discovery timeline of Real et al. 2020, Figure 6; ``ancestry.json`` and
+:mod:`.timeline`); every experiment's ancestry and the techniques of its best
+(``lineage/``); and the selected algorithm (``best.json``) as numpy code, live
+instructions only, the lines that show a technique highlighted and listed. Plots are drawn with
 matplotlib, saved next to the page (``report/*.png``) and embedded in it, so the HTML file
 alone can be shared (the figure and page helpers of :mod:`primeval.plots`).
 """
@@ -20,6 +22,7 @@ from typing import Any
 from primeval.algorithms.lineage import Ancestor
 from primeval.algorithms.program import Component, Program, program_from_json
 from primeval.algorithms.report.timeline import Discovery, discoveries
+from primeval.engine.lineage import LINEAGE_FOLDER
 from primeval.engine.runs import RunFolder, RunFolderError
 from primeval.plots import (
     code,
@@ -45,44 +48,102 @@ class ReportError(ValueError):
 #: figure sizes in pixels (width, height)
 FITNESS_SIZE = (1100, 360)
 ANCESTRY_SIZE = (1100, 420)
+PANEL_SIZE = (360, 260)  # one experiment's ancestry
+MAX_PANELS = 12  # experiments drawn (the last ones and the selected one)
+
+
+def experiment_ticks(ticks: list[dict[str, Any]]) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The progress ticks grouped by experiment, in order."""
+    groups: list[tuple[Any, list[dict[str, Any]]]] = []
+    for t in ticks:
+        if not groups or groups[-1][0] != t.get("experiment"):
+            groups.append((t.get("experiment"), []))
+        groups[-1][1].append(t)
+    return groups
 
 
 def fitness_figure(ticks: list[dict[str, Any]]) -> bytes:
-    """Best and mean search fitness against evaluations and against seconds."""
+    """Best and mean search fitness against evaluations and against seconds; each
+    experiment its own segment (a restart is a gap, not a line), labelled, and drawn with
+    points where it has few ticks (an experiment that solves within a second has one)."""
     fig = new_figure(FITNESS_SIZE)
     axes = fig.subplots(1, 2, sharey=True)
     nan = float("nan")
-    # Experiments restart the search: a gap between them, not a line.
-    rows: list[tuple[float, float, float, float]] = []
-    starts: list[tuple[float, float]] = []
-    for i, t in enumerate(ticks):
-        if i and t.get("experiment") != ticks[i - 1].get("experiment"):
-            rows.append((nan, nan, nan, nan))
-            starts.append((t["evaluations"], t["elapsed_seconds"]))
-        best, mean = t.get("best_fitness"), t.get("mean_fitness")
-        rows.append(
-            (
-                t["evaluations"],
-                t["elapsed_seconds"],
-                nan if best is None else best,
-                nan if mean is None else mean,
-            )
-        )
-    x_evals, x_time, best_y, mean_y = (list(c) for c in zip(*rows, strict=True))
-    for k, (ax, x, label) in enumerate(
-        ((axes[0], x_evals, "evaluations"), (axes[1], x_time, "seconds"))
+
+    def num(x: Any) -> float:
+        return nan if x is None else float(x)
+
+    groups = experiment_ticks(ticks)
+    for k, (ax, key, label) in enumerate(
+        ((axes[0], "evaluations", "evaluations"), (axes[1], "elapsed_seconds", "seconds"))
     ):
-        marker = "o" if len(rows) < 3 else None  # a short run's ticks: points, not lines
-        ax.plot(x, best_y, label="best", color="C0", marker=marker)
-        ax.plot(x, mean_y, label="population mean", color="C1", marker=marker)
-        for start in starts:
-            ax.axvline(start[k], color="0.8", lw=0.8, zorder=0)
+        for g, (experiment, group) in enumerate(groups):
+            x = [float(t[key]) for t in group]
+            marker = "o" if len(group) < 3 else None
+            ax.plot(
+                x,
+                [num(t.get("best_fitness")) for t in group],
+                color="C0",
+                marker=marker,
+                label="best" if g == 0 else None,
+            )
+            ax.plot(
+                x,
+                [num(t.get("mean_fitness")) for t in group],
+                color="C1",
+                marker=marker,
+                label="population mean" if g == 0 else None,
+            )
+            if len(groups) > 1:
+                if g:
+                    ax.axvline(x[0], color="0.8", lw=0.8, zorder=0)
+                if k == 0 and experiment is not None:
+                    best = num(group[-1].get("best_fitness"))
+                    ax.annotate(
+                        f"exp. {experiment}",
+                        (x[-1], best if math.isfinite(best) else 0.0),
+                        xytext=(0, 6),
+                        textcoords="offset points",
+                        fontsize=8,
+                        ha="right",
+                        color="0.3",
+                    )
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("search fitness")
     axes[0].legend(loc="lower right")
-    if starts:
-        axes[1].set_title("grey lines: a new experiment starts", fontsize=9, loc="right")
+    if len(groups) > 1:
+        axes[1].set_title(
+            f"{len(groups)} experiments; grey lines: a new experiment starts",
+            fontsize=9,
+            loc="right",
+        )
+    return figure_png(fig)
+
+
+def experiments_figure(chains: list[tuple[int, list[Ancestor]]], selected: int | None) -> bytes:
+    """Each experiment's best and its ancestry, one small staircase per experiment, with the
+    techniques of its best in the title; ``selected``: the experiment the run selected."""
+    n = len(chains)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig = new_figure((PANEL_SIZE[0] * cols, PANEL_SIZE[1] * rows))
+    grid = fig.subplots(rows, cols, squeeze=False)
+    for ax in grid.flat[n:]:
+        ax.set_visible(False)
+    for ax, (experiment, chain) in zip(grid.flat, chains, strict=False):
+        xs = [a.evaluation for a in chain]
+        ys = [a.fitness if math.isfinite(a.fitness) else float("nan") for a in chain]
+        ax.step(xs, ys, where="post", color="C3" if experiment == selected else "C0", lw=1.2)
+        found = discoveries(chain)
+        for d in found:
+            y = d.fitness if math.isfinite(d.fitness) else float("nan")
+            ax.plot([d.evaluation], [y], "o", color="C3", ms=4)
+        techniques = ", ".join(d.technique.replace("_", " ") for d in found) or "no technique"
+        mark = " (selected)" if experiment == selected else ""
+        ax.set_title(f"experiment {experiment}{mark}\n{techniques}", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
     return figure_png(fig)
 
 
@@ -115,6 +176,40 @@ def ancestry_figure(chain: list[Ancestor], found: list[Discovery]) -> bytes:
     ax.set_title(f"ancestry of the best algorithm ({len(chain)} generations)", fontsize=10)
     ax.grid(alpha=0.3)
     return figure_png(fig)
+
+
+def _techniques_html(program: Program) -> str:
+    """The techniques the detectors find in ``program``, as a table."""
+    from primeval.algorithms.detectors import DETECTORS, detect
+
+    found = detect(program)
+    if not found:
+        return note("No known technique detected in the selected algorithm.")
+    rows = [
+        [
+            html.escape(d.technique.replace("_", " ")),
+            html.escape(", ".join(f"{c.label}[{i}]" for c, i in d.positions)),
+            html.escape(DETECTORS[d.technique].description),
+        ]
+        for d in found
+    ]
+    return table(["technique", "instructions", "what it is"], rows)
+
+
+def _lineage_chains(folder: RunFolder) -> list[tuple[int, list[Ancestor]]]:
+    """Every experiment's saved ancestry (``lineage/experiment_NNNN.json``), in order;
+    a file that cannot be read is left out."""
+    where = folder.file(LINEAGE_FOLDER)
+    if not where.is_dir():
+        return []
+    out = []
+    for path in sorted(where.glob("experiment_*.json")):
+        try:
+            saved = folder.read_json(f"{LINEAGE_FOLDER}/{path.name}")
+            out.append((int(saved["experiment"]), [Ancestor.from_json(a) for a in saved["chain"]]))
+        except (RunFolderError, KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 def _code_html(program: Program) -> str:
@@ -194,6 +289,13 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
         found = discoveries(chain)
         if chain:
             figures["ancestry"] = ancestry_figure(chain, found)
+    every = [(e, c) for e, c in _lineage_chains(folder) if c]
+    selected = saved.get("experiment") if saved else None
+    if len(every) > 1:
+        shown = every[-MAX_PANELS:]
+        if selected is not None and all(e != selected for e, _ in shown):
+            shown = [next((e, c) for e, c in every if e == selected), *shown[1:]]
+        figures["experiments"] = experiments_figure(shown, selected)
 
     target = Path(out) if out is not None else folder.file(PAGE)
     pngs = target.parent / FIGURES
@@ -251,6 +353,15 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
                 "<code>search.lineage: false</code>, or a run from before lineage existed)."
             )
         )
+    if "experiments" in figures:
+        parts += [
+            "<h2>Every experiment</h2>",
+            image(figures["experiments"], "each experiment's best and its ancestry"),
+            note(
+                f"{len(every)} experiments with a saved ancestry; each panel ends in that "
+                "experiment's best by search fitness, titled with the techniques it holds."
+            ),
+        ]
     parts += [
         "<h2>The selected algorithm</h2>",
         note(
@@ -259,6 +370,7 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
             f"v[0] features; {html.escape(str(best.banks))}."
         ),
         f"<pre>{_code_html(best)}</pre>",
+        _techniques_html(best),
     ]
     if config_text:
         parts += ["<h2>Config</h2>", code(config_text)]
