@@ -502,10 +502,13 @@ def load_cifar10(path: str | os.PathLike[str], compact: bool = False) -> Arrays:
 MNIST1D_SAMPLES = 12_000
 
 
-def load_mnist1d(samples: int = MNIST1D_SAMPLES) -> Arrays:
+def mnist1d_splits(
+    samples: int = MNIST1D_SAMPLES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """mnist1d (Greydanus 2020, "Scaling down deep learning"): ``samples`` 1-D signals of 40
-    values in 10 classes (training then test examples), generated offline by the ``mnist1d``
-    package from its fixed seed and cached in :func:`data_cache_dir` as ``.npz``."""
+    values in 10 classes as the package splits them (training x, y, then test x, y), generated
+    offline by the ``mnist1d`` package from its fixed seed and cached in :func:`data_cache_dir`
+    as ``.npz``."""
     path = data_cache_dir() / f"mnist1d-{samples}.npz"
     if not path.is_file():
         try:
@@ -523,9 +526,14 @@ def load_mnist1d(samples: int = MNIST1D_SAMPLES) -> Arrays:
         with atomic_file(path, "wb") as f:
             np.savez(f, x=d["x"], y=d["y"], x_test=d["x_test"], y_test=d["y_test"])
     with np.load(path) as d:
-        x = np.concatenate([d["x"], d["x_test"]]).astype(np.float64)
-        y = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
-    return x, y
+        return d["x"], d["y"], d["x_test"], d["y_test"]
+
+
+def load_mnist1d(samples: int = MNIST1D_SAMPLES) -> Arrays:
+    """Every mnist1d signal (:func:`mnist1d_splits`, training then test examples) as float64
+    features and int64 labels."""
+    x, y, xt, yt = mnist1d_splits(samples)
+    return np.concatenate([x, xt]).astype(np.float64), np.concatenate([y, yt]).astype(np.int64)
 
 
 # --- the user's own table -----------------------------------------------------------------------

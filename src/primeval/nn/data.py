@@ -19,12 +19,11 @@ import numpy as np
 
 from primeval.datasets import (
     DatasetNotFound,
-    data_cache_dir,
     load_cifar10,
     load_digits,
     load_mnist,
+    mnist1d_splits,
 )
-from primeval.engine.runs import atomic_file
 
 DATASETS = ("mnist", "digits", "mnist1d", "cifar10")
 
@@ -84,28 +83,8 @@ def _digits() -> Dataset:
     return Dataset("digits", "image", xs[train], y[train], xs[test], y[test], 10)
 
 
-MNIST1D_SAMPLES = 12_000
-
-
 def _mnist1d() -> Dataset:
-    path = data_cache_dir() / f"mnist1d-{MNIST1D_SAMPLES}.npz"
-    if not path.is_file():
-        try:
-            from mnist1d.data import get_dataset_args, make_dataset
-        except ImportError:
-            raise DatasetNotFound("mnist1d not installed: pip install primeval[torch]") from None
-        args = get_dataset_args()
-        args.num_samples = MNIST1D_SAMPLES
-        state = np.random.get_state()  # mnist1d seeds numpy's global generator
-        try:
-            d = make_dataset(args)
-        finally:
-            np.random.set_state(state)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(path, "wb") as f:
-            np.savez(f, x=d["x"], y=d["y"], x_test=d["x_test"], y_test=d["y_test"])
-    with np.load(path) as d:
-        x, y, xt, yt = (d[k] for k in ("x", "y", "x_test", "y_test"))
+    x, y, xt, yt = mnist1d_splits()
     f32 = np.float32
     return Dataset(
         "mnist1d", "signal", x.astype(f32)[:, None], y.astype(np.int64),
