@@ -44,6 +44,37 @@ class Task:
     name: str = ""
     n_classes: int = 2
 
+    @classmethod
+    def from_split(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        split: tuple[np.ndarray, np.ndarray, np.ndarray],
+        *,
+        classification: bool,
+        epochs: int,
+        order_rng: np.random.Generator,
+        name: str,
+        n_classes: int = 2,
+    ) -> Task:
+        """The task of examples ``x``, labels ``y`` split by the row indices ``(train, valid,
+        test)`` (no test examples when ``test`` is empty), its training order drawn from
+        ``order_rng`` (:func:`shuffled_order`)."""
+        train, valid, test = split
+        return cls(
+            train_x=x[train],
+            train_y=y[train],
+            valid_x=x[valid],
+            valid_y=y[valid],
+            classification=classification,
+            epochs=epochs,
+            order=shuffled_order(len(train), epochs, order_rng),
+            test_x=x[test] if len(test) else None,
+            test_y=y[test] if len(test) else None,
+            name=name,
+            n_classes=n_classes,
+        )
+
     def __post_init__(self) -> None:
         for name in ("train_x", "train_y", "valid_x", "valid_y", "test_x", "test_y"):
             object.__setattr__(self, name, _ro(getattr(self, name)))

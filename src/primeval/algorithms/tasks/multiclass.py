@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from primeval.algorithms.tasks.base import Task, TaskSet, shuffled_order
+from primeval.algorithms.tasks.base import Task, TaskSet
 from primeval.algorithms.tasks.projected import project
 from primeval.datasets import UnitRows
 
@@ -57,16 +57,13 @@ def multiclass_tasks(
         z = project(np.asarray(x[rows], dtype=np.float64), train, dim, proj_rng)
         labels = y[rows].astype(np.float64)
         tasks.append(
-            Task(
-                train_x=z[train],
-                train_y=labels[train],
-                valid_x=z[valid],
-                valid_y=labels[valid],
+            Task.from_split(
+                z,
+                labels,
+                (train, valid, test),
                 classification=True,
                 epochs=epochs,
-                order=shuffled_order(n_train, epochs, order_rng),
-                test_x=z[test] if n_test else None,
-                test_y=labels[test] if n_test else None,
+                order_rng=order_rng,
                 name=f"{name}[{n_classes} classes]#{i}",
                 n_classes=n_classes,
             )

@@ -24,7 +24,7 @@ from itertools import combinations
 
 import numpy as np
 
-from primeval.algorithms.tasks.base import Task, TaskSet, shuffled_order
+from primeval.algorithms.tasks.base import Task, TaskSet
 from primeval.datasets import UnitRows
 
 SELECTION_PAIRS: tuple[tuple[int, int], ...] = (
@@ -167,16 +167,13 @@ def projected_binary_tasks(
         train, valid, test = _stratified_split(labels, (n_train, n_valid, n_test), split_rng)
         z = project(np.asarray(x[m], dtype=np.float64), train, dim, proj_rng)
         tasks.append(
-            Task(
-                train_x=z[train],
-                train_y=labels[train],
-                valid_x=z[valid],
-                valid_y=labels[valid],
+            Task.from_split(
+                z,
+                labels,
+                (train, valid, test),
                 classification=True,
                 epochs=epochs,
-                order=shuffled_order(n_train, epochs, order_rng),
-                test_x=z[test] if n_test else None,
-                test_y=labels[test] if n_test else None,
+                order_rng=order_rng,
                 name=f"{name}({a},{b})",
             )
         )

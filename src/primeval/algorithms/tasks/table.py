@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from primeval.algorithms.tasks.base import Task, TaskSet, shuffled_order
+from primeval.algorithms.tasks.base import Task, TaskSet
 from primeval.algorithms.tasks.projected import project
 
 
@@ -74,16 +74,13 @@ def table_tasks(
             t = (t - t[train].mean()) / (std if std > 0 else 1.0)
         tr, va, te = np.split(np.arange(need), [n_train, n_train + n_valid])
         tasks.append(
-            Task(
-                train_x=z[tr],
-                train_y=t[tr],
-                valid_x=z[va],
-                valid_y=t[va],
+            Task.from_split(
+                z,
+                t,
+                (tr, va, te),
                 classification=classification,
                 epochs=epochs,
-                order=shuffled_order(n_train, epochs, order_rng),
-                test_x=z[te] if n_test else None,
-                test_y=t[te] if n_test else None,
+                order_rng=order_rng,
                 name=f"{name}#{i}",
             )
         )
